@@ -1,0 +1,65 @@
+"""A small CNN for small images (the offline digits quickstart, tests)."""
+
+import keras
+from keras import layers
+
+
+def small_cnn(
+    input_shape=(8, 8, 1),
+    width=32,
+    feature_dim=256,
+    dropout=0.0,
+    weight_decay=0.0,
+    name="small_cnn",
+):
+    """Two conv-BN-ReLU stages, a max-pool, then a dense feature layer.
+
+    conv(`width`) -> conv(`2 * width`) -> max-pool -> flatten -> dropout ->
+    dense(`feature_dim`) -> ReLU. The features are the dense layer's output:
+    the heads attach where a classifier's last dense layer would.
+
+    Args:
+        input_shape: `(H, W, channels)`.
+        width: channels of the first convolution.
+        feature_dim: size of the feature vector.
+        dropout: dropout rate before the feature layer.
+        weight_decay: L2 coefficient on every kernel (gradient
+            `weight_decay * kernel`).
+        name: model name.
+
+    Returns:
+        A functional `keras.Model` with output `(batch, feature_dim)`.
+
+    Example:
+
+    >>> small_cnn(input_shape=(8, 8, 1)).output_shape
+    (None, 256)
+    """
+    for arg, value in (("width", width), ("feature_dim", feature_dim)):
+        if value < 1:
+            raise ValueError(f"{arg} must be >= 1. Received: {arg}={value}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs
+    for i, channels in enumerate((width, 2 * width)):
+        x = layers.Conv2D(
+            channels,
+            3,
+            padding="same",
+            use_bias=False,
+            kernel_regularizer=regularizer,
+            name=f"conv{i + 1}",
+        )(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"conv{i + 1}_bn")(x)
+        x = layers.ReLU(name=f"conv{i + 1}_relu")(x)
+    x = layers.MaxPooling2D(name="pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    features = layers.Dense(
+        feature_dim, activation="relu", kernel_regularizer=regularizer, name="features"
+    )(x)
+    return keras.Model(inputs, features, name=name)

@@ -1,0 +1,215 @@
+"""Random labels and the input pipelines that carry them.
+
+Every example gets a random label `rho` in `[0, R)`, drawn statelessly from
+`(seed, stream, index)`, where `index` is the example's position in the
+dataset's canonical order (before any shuffling). So `rho` is the same in every
+epoch, under any shuffle or augmentation, after a restart, and on every replica
+or worker. The training set uses stream `TRAIN_STREAM`, the test set
+`TEST_STREAM`: its random labels are the leak control and must stay at chance.
+
+The training pipeline is a function of `(seed, epoch)` too: epoch `e` shuffles
+with a seed derived from `(seed, e)` and augments each example with a seed
+derived from `(seed, e, index)`. A run resumed at epoch `e` therefore sees
+exactly the batches an uninterrupted run would have seen.
+
+Pipeline order (see `KERAS_NOTES.md`): index and random label are attached
+before `cache`, then per epoch `shuffle` -> `map(augment)` ->
+`batch(drop_remainder=True)`, then `prefetch`.
+"""
+
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+TRAIN_STREAM = 0
+TEST_STREAM = 1
+_SHUFFLE_STREAM = 2
+_AUGMENT_STREAM = 3
+
+
+def random_label(index, num_random_labels, seed, stream=TRAIN_STREAM):
+    """The random label of the example at position `index` (a scalar).
+
+    Uniform over `[0, num_random_labels)` and a pure function of
+    `(seed, stream, index)`: TF's stateless Philox generator keyed by
+    `(seed, stream)` with the index folded in.
+    """
+    _check_num_random_labels(num_random_labels)
+    key = _seed_pair(seed, stream)
+    return tf.random.stateless_uniform(
+        [],
+        seed=tf.random.experimental.stateless_fold_in(key, tf.cast(index, tf.int64)),
+        minval=0,
+        maxval=num_random_labels,
+        dtype=tf.int32,
+    )
+
+
+def with_random_labels(dataset, num_random_labels, seed, stream=TRAIN_STREAM):
+    """Attach each example's fixed random label.
+
+    Args:
+        dataset: a `tf.data.Dataset` of `(image, label)` in its canonical order
+            (not shuffled: the position defines the example's identity).
+        num_random_labels: `R`.
+        seed: the run's seed.
+        stream: `TRAIN_STREAM` for the training set, `TEST_STREAM` (or any other
+            int) for held-out data, so that its labels are independent.
+
+    Returns:
+        A dataset of `(image, {"label": label, "random_label": rho})`; shuffle,
+        augment and batch it afterwards.
+
+    Example:
+
+    ```python
+    train = with_random_labels(ds, num_random_labels=10, seed=0)
+    model.fit(train.shuffle(10_000).batch(256), epochs=10)
+    ```
+    """
+    return _indexed(dataset, num_random_labels, seed, stream).map(
+        _drop_index, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+
+
+def training_dataset(
+    dataset,
+    *,
+    batch_size,
+    num_random_labels,
+    seed,
+    epochs,
+    initial_epoch=0,
+    augment=False,
+    horizontal_flip=True,
+):
+    """The training stream for `model.fit(..., steps_per_epoch=...)`.
+
+    Yields `epochs - initial_epoch` epochs back to back, each
+    `steps_per_epoch(dataset, batch_size)` full batches, shuffled and augmented
+    as a function of `(seed, epoch)`.
+
+    Args:
+        dataset: `(image, label)` in canonical order, images float32 in [0, 1].
+        batch_size: the global batch size.
+        num_random_labels: `R`.
+        seed: the run's seed (random labels, shuffling and augmentation).
+        epochs: the last epoch (exclusive).
+        initial_epoch: the first epoch, for a resumed run.
+        augment: pad-and-crop (by 1/8 of the image size), plus a horizontal
+            flip when `horizontal_flip`.
+        horizontal_flip: whether flipping preserves the label (not for digits).
+    """
+    examples = _indexed(dataset, num_random_labels, seed, TRAIN_STREAM).cache()
+    num_examples = _cardinality(examples)
+    if num_examples < batch_size:
+        raise ValueError(
+            f"The training set has {num_examples} examples, fewer than one batch. "
+            f"Lower the batch size. Received: batch_size={batch_size}"
+        )
+    per_epoch = num_examples // batch_size * batch_size
+
+    def one_epoch(epoch):
+        # tf.data wants a Python seed for `shuffle`: derive it from (seed, epoch).
+        shuffle_seed = int(
+            np.random.SeedSequence([seed, _SHUFFLE_STREAM, epoch]).generate_state(1)[0]
+        )
+        shuffled = examples.shuffle(
+            num_examples, seed=shuffle_seed, reshuffle_each_iteration=False
+        ).take(per_epoch)  # the remainder, dropped here, keeps batches in epochs
+        epoch_tag = tf.data.Dataset.from_tensors(tf.constant(epoch, tf.int64))
+        return tf.data.Dataset.zip((epoch_tag.repeat(), shuffled))
+
+    def prepare(epoch, example):
+        index, image, label, rho = example
+        if augment:
+            key = tf.random.experimental.stateless_fold_in(
+                tf.random.experimental.stateless_fold_in(
+                    _seed_pair(seed, _AUGMENT_STREAM), epoch
+                ),
+                index,
+            )
+            image = augment_image(image, key, horizontal_flip)
+        return _drop_index(index, image, label, rho)
+
+    stream = functools.reduce(
+        tf.data.Dataset.concatenate, map(one_epoch, range(initial_epoch, epochs))
+    )
+    return (
+        stream.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def evaluation_dataset(dataset, *, batch_size, num_random_labels, seed, stream):
+    """Un-augmented, in canonical order, every example once (last batch kept)."""
+    return (
+        with_random_labels(dataset, num_random_labels, seed, stream)
+        .cache()
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def steps_per_epoch(dataset, batch_size):
+    """Full batches per epoch of `training_dataset` (the remainder is dropped)."""
+    return _cardinality(dataset) // batch_size
+
+
+def augment_image(image, seed, horizontal_flip=True):
+    """Zero-pad by 1/8 of the size, crop back at random, maybe flip: stateless."""
+    height, width, _ = image.shape
+    pad = max(1, height // 8)
+    crop_seed, flip_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, num=2)
+    )
+    padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+    image = tf.image.stateless_random_crop(padded, tf.shape(image), seed=crop_seed)
+    if horizontal_flip:
+        image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+    return image
+
+
+def _indexed(dataset, num_random_labels, seed, stream):
+    _check_num_random_labels(num_random_labels)
+    spec = dataset.element_spec
+    if not (isinstance(spec, tuple) and len(spec) == 2):
+        raise ValueError(
+            "Expected a dataset of (image, label) pairs in canonical order. "
+            f"Received: element_spec={spec}"
+        )
+
+    def attach(index, example):
+        image, label = example
+        rho = random_label(index, num_random_labels, seed, stream)
+        return index, image, label, rho
+
+    return dataset.enumerate().map(
+        attach, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+
+
+def _drop_index(index, image, label, rho):
+    del index
+    return image, {"label": label, "random_label": rho}
+
+
+def _seed_pair(seed, stream):
+    return tf.stack([tf.cast(seed, tf.int64), tf.cast(stream, tf.int64)])
+
+
+def _cardinality(dataset):
+    n = int(dataset.cardinality())
+    if n < 0:  # unknown or infinite: count once (the dataset is finite here)
+        n = int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+    return n
+
+
+def _check_num_random_labels(num_random_labels):
+    if num_random_labels < 2:
+        raise ValueError(
+            "num_random_labels must be >= 2 (with one label there is nothing to "
+            f"memorize). Received: num_random_labels={num_random_labels}"
+        )

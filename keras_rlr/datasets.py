@@ -1,0 +1,180 @@
+"""Image classification datasets in their canonical order.
+
+`load(name)` returns both splits as `tf.data` datasets of `(image, label)`,
+images float32 in `[0, 1]` of shape `(H, W, channels)`, labels int32, never
+shuffled: an example's position is its identity for the random labels.
+
+Names:
+- any TFDS image classification dataset with `train` and `test` splits and an
+  `image`/`label` pair (`cifar100`, `cifar10`, `mnist`, ...), read from
+  `data_dir` (prepare it with `tfds build NAME --data_dir DIR` where the
+  machine can download);
+- `digits`: the 1,797 8x8 handwritten digits that scikit-learn ships inside its
+  package (no download), split 80/20, stratified, with a fixed split seed;
+- `synthetic`: CIFAR-shaped random images whose labels are a fixed random
+  linear function of the pixels (learnable, made by the code).
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+LOCAL_DATASETS = ("digits", "synthetic")
+# Datasets whose labels survive a horizontal flip.
+_NO_FLIP = ("digits", "mnist", "emnist", "kmnist", "svhn_cropped")
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+    """Both splits of a dataset and what a model needs to know about them."""
+
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    num_classes: int
+    image_shape: tuple
+    horizontal_flip: bool
+
+
+def available(name):
+    """Whether `name` is a dataset `load` knows (local or a registered TFDS)."""
+    if name in LOCAL_DATASETS:
+        return True
+    import tensorflow_datasets as tfds
+
+    return name in tfds.list_builders(with_community_datasets=False)
+
+
+def load(name, data_dir=None, max_train_examples=None, synthetic_seed=0):
+    """Both splits of `name`, see the module docstring.
+
+    Args:
+        name: a TFDS name, `digits` or `synthetic`.
+        data_dir: the TFDS data directory (TFDS's default when None).
+        max_train_examples: keep only the first N training examples (quick runs).
+        synthetic_seed: the seed of the `synthetic` data (not of the run).
+    """
+    if name == "digits":
+        splits = _digits()
+    elif name == "synthetic":
+        splits = synthetic(seed=synthetic_seed)
+    else:
+        splits = _tfds(name, data_dir)
+    if max_train_examples:
+        splits = dataclasses.replace(
+            splits, train=splits.train.take(max_train_examples)
+        )
+    return splits
+
+
+def from_arrays(train, test, num_classes, horizontal_flip=True):
+    """`Splits` from `(images, labels)` NumPy pairs, checking the labels.
+
+    Images are float in [0, 1] with shape `(N, H, W, channels)`.
+    """
+    for split, (images, labels) in (("train", train), ("test", test)):
+        labels = np.asarray(labels)
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(
+                f"The {split} labels must lie in [0, num_classes={num_classes}). "
+                f"Received: labels in [{labels.min()}, {labels.max()}]"
+            )
+        if np.asarray(images).ndim != 4:
+            raise ValueError(
+                f"The {split} images must have shape (N, H, W, channels). "
+                f"Received: shape={np.shape(images)}"
+            )
+
+    def to_dataset(images, labels):
+        return tf.data.Dataset.from_tensor_slices(
+            (np.asarray(images, np.float32), np.asarray(labels, np.int32))
+        )
+
+    return Splits(
+        train=to_dataset(*train),
+        test=to_dataset(*test),
+        num_classes=int(num_classes),
+        image_shape=tuple(np.shape(train[0])[1:]),
+        horizontal_flip=horizontal_flip,
+    )
+
+
+def synthetic(
+    num_train=1024, num_test=256, image_shape=(32, 32, 3), num_classes=10, seed=0
+):
+    """Random images labelled by a fixed random linear map of their pixels."""
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(size=(int(np.prod(image_shape)), num_classes))
+
+    def make(n):
+        images = rng.uniform(size=(n, *image_shape)).astype(np.float32)
+        labels = np.argmax((images.reshape(n, -1) - 0.5) @ weights, axis=1)
+        return images, labels
+
+    return from_arrays(make(num_train), make(num_test), num_classes)
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    images, labels = load_digits(return_X_y=True)
+    images = (images / 16.0).reshape(-1, 8, 8, 1)
+    # A fixed split (not the run's seed): every run sees the same test set.
+    train_idx, test_idx = train_test_split(
+        np.arange(len(labels)), test_size=0.2, stratify=labels, random_state=0
+    )
+    train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
+    return from_arrays(
+        (images[train_idx], labels[train_idx]),
+        (images[test_idx], labels[test_idx]),
+        num_classes=10,
+        horizontal_flip=False,
+    )
+
+
+def _tfds(name, data_dir):
+    import tensorflow_datasets as tfds
+
+    if not available(name):
+        raise ValueError(
+            f"Unknown dataset {name!r}: expected 'digits', 'synthetic' or a TFDS "
+            "name such as 'cifar100', 'cifar10', 'mnist'."
+        )
+    builder = tfds.builder(name, data_dir=data_dir)
+    try:
+        builder.download_and_prepare()
+    except Exception as error:  # noqa: BLE001 (network, disk, checksum...)
+        raise RuntimeError(
+            f"Could not prepare the TFDS dataset {name!r} in "
+            f"data_dir={builder.data_dir!r} ({type(error).__name__}: {error}). "
+            f"On a machine with internet run `tfds build {name} --data_dir DIR` "
+            "and pass --data_dir DIR."
+        ) from error
+    info = builder.info
+    missing = {"train", "test"} - set(info.splits)
+    if missing or "label" not in info.features or "image" not in info.features:
+        raise ValueError(
+            f"Dataset {name!r} needs 'train' and 'test' splits and 'image' and "
+            f"'label' features. Received: splits={sorted(info.splits)}, "
+            f"features={sorted(info.features)}"
+        )
+
+    def read(split):
+        ds = builder.as_dataset(split=split, shuffle_files=False, as_supervised=True)
+        return ds.map(
+            lambda image, label: (
+                tf.cast(image, tf.float32) / 255.0,
+                tf.cast(label, tf.int32),
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+
+    return Splits(
+        train=read("train"),
+        test=read("test"),
+        num_classes=info.features["label"].num_classes,
+        image_shape=tuple(info.features["image"].shape),
+        horizontal_flip=name not in _NO_FLIP,
+    )
