@@ -27,7 +27,10 @@ class TrainSetEvaluation(keras.callbacks.Callback):
     clean = keras_rlr.data.evaluation_dataset(
         ds, batch_size=256, num_random_labels=10, seed=0,
         stream=keras_rlr.data.TRAIN_STREAM)
-    model.fit(train, callbacks=[TrainSetEvaluation(clean), keras.callbacks.CSVLogger(path)])
+    model.fit(
+        train,
+        callbacks=[TrainSetEvaluation(clean), keras.callbacks.CSVLogger(path)],
+    )
     ```
     """
 
