@@ -111,6 +111,11 @@ class RandomLabelModel(keras.Model):
         self.random_label_accuracy_tracker = keras.metrics.Mean(
             name="random_label_accuracy"
         )
+        # A functional extractor knows its input: build now, so that weights,
+        # `summary()` and saving are complete before the first batch.
+        input_shape = getattr(feature_extractor, "input_shape", None)
+        if isinstance(input_shape, tuple) and feature_extractor.built:
+            self.build(input_shape)
 
     # -- Structure -------------------------------------------------------------
 

@@ -1,0 +1,49 @@
+"""Learning curves: class and random-label accuracy over epochs (paper Fig. 1B)."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+
+# (logged metric, legend label, line style); missing metrics are skipped.
+_CURVES = (
+    ("{}", "train (running, training mode)", ":"),
+    ("train_{}", "train (end of epoch, clean)", "-"),
+    ("val_{}", "test", "--"),
+)
+
+
+def plot_curves(history, chance, path, title=None):
+    """Write `curves.png`: class accuracy and random-label accuracy per epoch.
+
+    Args:
+        history: metric name -> list of per-epoch values (`History.history` or
+            the columns of `history.csv`).
+        chance: random-label chance level `1 / R`, drawn as a line.
+        path: the PNG to write.
+        title: figure title.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    for ax, metric, name in (
+        (axes[0], "accuracy", "Class accuracy"),
+        (axes[1], "random_label_accuracy", "Random-label accuracy"),
+    ):
+        for pattern, label, style in _CURVES:
+            values = history.get(pattern.format(metric))
+            if values:
+                epochs = range(1, len(values) + 1)
+                ax.plot(epochs, values, style, label=label, linewidth=1.6)
+        if metric == "random_label_accuracy":
+            ax.axhline(
+                chance, color="gray", linewidth=1, label=f"chance 1/R = {chance:g}"
+            )
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
