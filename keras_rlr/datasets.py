@@ -141,27 +141,25 @@ def _tfds(name, data_dir):
             f"Unknown dataset {name!r}: expected 'digits', 'synthetic' or a TFDS "
             "name such as 'cifar100', 'cifar10', 'mnist'."
         )
-    builder = tfds.builder(name, data_dir=data_dir)
     try:
-        builder.download_and_prepare()
-    except Exception as error:  # noqa: BLE001 (network, disk, checksum...)
-        raise RuntimeError(
-            f"Could not prepare the TFDS dataset {name!r} in "
-            f"data_dir={builder.data_dir!r} ({type(error).__name__}: {error}). "
-            f"On a machine with internet run `tfds build {name} --data_dir DIR` "
-            "and pass --data_dir DIR."
-        ) from error
-    info = builder.info
-    missing = {"train", "test"} - set(info.splits)
-    if missing or "label" not in info.features or "image" not in info.features:
-        raise ValueError(
-            f"Dataset {name!r} needs 'train' and 'test' splits and 'image' and "
-            f"'label' features. Received: splits={sorted(info.splits)}, "
-            f"features={sorted(info.features)}"
+        (train, test), info = tfds.load(
+            name,
+            split=["train", "test"],
+            data_dir=data_dir,
+            as_supervised=True,
+            shuffle_files=False,  # canonical order: positions are identities
+            with_info=True,
         )
+    except Exception as error:  # noqa: BLE001 (network, disk, missing split...)
+        raise RuntimeError(
+            f"Could not load the TFDS dataset {name!r} (data_dir={data_dir!r}): "
+            f"{type(error).__name__}: {error}. It needs 'train' and 'test' splits "
+            "of (image, label). Where this machine cannot download, run "
+            f"`tfds build {name} --data_dir DIR` on one that can and pass "
+            "--data_dir DIR."
+        ) from error
 
-    def read(split):
-        ds = builder.as_dataset(split=split, shuffle_files=False, as_supervised=True)
+    def read(ds):
         return ds.map(
             lambda image, label: (
                 tf.cast(image, tf.float32) / 255.0,
@@ -172,8 +170,8 @@ def _tfds(name, data_dir):
         )
 
     return Splits(
-        train=read("train"),
-        test=read("test"),
+        train=read(train),
+        test=read(test),
         num_classes=info.features["label"].num_classes,
         image_shape=tuple(info.features["image"].shape),
         horizontal_flip=name not in _NO_FLIP,

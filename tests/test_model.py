@@ -1,0 +1,239 @@
+"""RandomLabelModel: gradient routing, equivalence at lambda = 0, saving, errors."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_rlr
+from keras_rlr import backbones
+
+C, R, D, IN = 3, 4, 6, 5
+
+
+def dense_extractor():
+    inputs = keras.Input((IN,))
+    return keras.Model(inputs, keras.layers.Dense(D, activation="tanh")(inputs))
+
+
+def batch(n=16, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, IN)).astype(np.float32)
+    y = {"label": rng.integers(0, C, n), "random_label": rng.integers(0, R, n)}
+    return x, y
+
+
+def test_call_returns_class_logits_and_parts_are_exposed():
+    model = keras_rlr.RandomLabelModel(
+        dense_extractor(), num_classes=C, num_random_labels=R
+    )
+    x, _ = batch()
+    assert model(x).shape == (16, C)
+    features = model.feature_extractor(x)
+    assert model.class_head(features).shape == (16, C)
+    assert model.random_heads(features).shape == (16, C, R)
+    np.testing.assert_allclose(
+        model.random_label_logits(x), model.random_heads(features)
+    )
+    # Built at construction: every weight, heads included, exists before fit.
+    assert len(model.trainable_variables) == 2 + 2 + 2
+
+
+def test_routing_each_group_moves_by_its_own_gradient():
+    lr, lam = 0.1, 0.7
+    model = keras_rlr.RandomLabelModel(
+        dense_extractor(), num_classes=C, num_random_labels=R, reg_lambda=lam
+    )
+    model.compile(optimizer=keras.optimizers.SGD(lr))
+    x, y = batch()
+    w1, b1 = [v.numpy() for v in model.feature_extractor.trainable_variables]
+    wc, bc = [v.numpy() for v in model.class_head.trainable_variables]
+    wh, bh = [v.numpy() for v in model.random_heads.trainable_variables]
+
+    # Independent computation: the network and the losses written out here.
+    labels, rho = y["label"], y["random_label"]
+    params = [tf.Variable(p.astype(np.float64)) for p in (w1, b1, wc, bc, wh, bh)]
+    with tf.GradientTape(persistent=True) as tape:
+        f = tf.tanh(x.astype(np.float64) @ params[0] + params[1])
+        log_p = tf.nn.log_softmax(f @ params[2] + params[3])
+        z = f @ params[4] + params[5]
+        log_q = tf.reshape(tf.nn.log_softmax(z), (-1, C, R))
+        rows = np.arange(len(x))
+        l_class = -tf.reduce_mean(tf.gather_nd(log_p, np.stack([rows, labels], 1)))
+        own_head = tf.gather(log_q, labels, axis=1, batch_dims=1)  # (B, R)
+        l_reg = -tf.reduce_mean(tf.reduce_mean(own_head, axis=1))
+        l_rand = -tf.reduce_mean(tf.gather(own_head, rho, axis=1, batch_dims=1))
+        extractor_objective = l_class + lam * l_reg
+        summed = extractor_objective + l_rand
+    g_extractor = tape.gradient(extractor_objective, params[:2])
+    g_class = tape.gradient(l_class, params[2:4])
+    g_heads = tape.gradient(l_rand, params[4:])
+    g_heads_wrong = tape.gradient(summed, params[4:])
+
+    model.train_on_batch(x, y)
+    order = (
+        model.feature_extractor.trainable_variables
+        + model.class_head.trainable_variables
+        + model.random_heads.trainable_variables
+    )
+    new = {id(v): v.numpy() for v in order}
+    old = (w1, b1, wc, bc, wh, bh)
+    grads = list(g_extractor) + list(g_class) + list(g_heads)
+    for variable, before, grad in zip(order, old, grads):
+        np.testing.assert_allclose(
+            new[id(variable)],
+            before - lr * grad.numpy(),
+            rtol=1e-4,
+            atol=1e-6,
+            err_msg=variable.path,
+        )
+    # The test can fail: summing the losses would move the heads differently.
+    assert not np.allclose(
+        wh - lr * g_heads_wrong[0].numpy(), new[id(order[4])], atol=1e-6
+    )
+
+
+def small_conv_extractor():
+    return backbones.small_cnn(input_shape=(8, 8, 1), width=4, feature_dim=16)
+
+
+def test_lambda_zero_trains_the_class_path_like_a_plain_classifier():
+    keras.utils.set_random_seed(1)
+    fe = small_conv_extractor()
+    model = keras_rlr.RandomLabelModel(fe, num_classes=C, num_random_labels=R)
+    plain_fe = keras.models.clone_model(fe)
+    plain_fe.set_weights(fe.get_weights())
+    plain = keras.Sequential([plain_fe, keras.layers.Dense(C)])
+    plain.build((None, 8, 8, 1))
+    plain.layers[-1].set_weights(model.class_head.get_weights())
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(64, 8, 8, 1)).astype(np.float32)
+    y = rng.integers(0, C, 64)
+    rho = rng.integers(0, R, 64)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    plain.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    model.fit(
+        x,
+        {"label": y, "random_label": rho},
+        batch_size=16,
+        epochs=3,
+        shuffle=False,
+        verbose=0,
+    )
+    plain.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+
+    # Every class-path weight, batch-norm statistics included, matches.
+    for ours, theirs in zip(fe.weights, plain_fe.weights):
+        np.testing.assert_allclose(
+            ours.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-5, err_msg=ours.path
+        )
+    for ours, theirs in zip(model.class_head.weights, plain.layers[-1].weights):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-5)
+    # ...and the heads did learn meanwhile.
+    assert model.random_heads.kernel.numpy().std() > 0
+
+
+def test_logged_metric_names():
+    model = keras_rlr.RandomLabelModel(
+        dense_extractor(), num_classes=C, num_random_labels=R
+    )
+    model.compile(optimizer="sgd")
+    x, y = batch()
+    history = model.fit(x, y, validation_data=(x, y), epochs=1, verbose=0)
+    names = [
+        "loss",
+        "class_loss",
+        "random_label_loss",
+        "reg_loss",
+        "accuracy",
+        "random_label_accuracy",
+    ]
+    assert sorted(history.history) == sorted(names + [f"val_{n}" for n in names])
+
+
+def test_keras_round_trip_restores_heads_and_optimizer(tmp_path):
+    model = keras_rlr.RandomLabelModel(
+        small_conv_extractor(),
+        num_classes=C,
+        num_random_labels=R,
+        reg_lambda=0.5,
+        label_smoothing=0.1,
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(32, 8, 8, 1)).astype(np.float32)
+    y = {"label": rng.integers(0, C, 32), "random_label": rng.integers(0, R, 32)}
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+
+    assert isinstance(loaded, keras_rlr.RandomLabelModel)
+    assert loaded.reg_lambda == 0.5 and loaded.label_smoothing == 0.1
+    assert len(loaded.weights) == len(model.weights)
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    np.testing.assert_allclose(
+        loaded.random_label_logits(x), model.random_label_logits(x), atol=1e-6
+    )
+    # Optimizer state: iterations and momentum slots of every variable, heads too.
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 4
+    assert len(loaded.optimizer.variables) == len(model.optimizer.variables)
+    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # Training goes on identically from the restored state.
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    loaded.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    np.testing.assert_allclose(
+        loaded.random_heads.kernel.numpy(), model.random_heads.kernel.numpy(), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(num_random_labels=1), "num_random_labels"),
+        (dict(reg_lambda=-0.1), "reg_lambda"),
+        (dict(label_smoothing=1.0), "label_smoothing"),
+        (dict(num_classes=1), "num_classes"),
+    ],
+)
+def test_bad_arguments_name_themselves(kwargs, name):
+    args = dict(num_classes=C, num_random_labels=R) | kwargs
+    with pytest.raises(ValueError, match=name):
+        keras_rlr.RandomLabelModel(dense_extractor(), **args)
+
+
+def test_labels_outside_the_classes_are_an_error():
+    model = keras_rlr.RandomLabelModel(
+        dense_extractor(), num_classes=C, num_random_labels=R
+    )
+    model.compile(optimizer="sgd")
+    x, y = batch()
+    y["label"][3] = C
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes=3"):
+        model.fit(x, y, epochs=1, verbose=0)
+    y["label"][3] = -1
+    with pytest.raises(tf.errors.InvalidArgumentError, match="negative"):
+        model.evaluate(x, y, verbose=0)
+
+
+def test_targets_must_carry_random_labels():
+    model = keras_rlr.RandomLabelModel(
+        dense_extractor(), num_classes=C, num_random_labels=R
+    )
+    model.compile(optimizer="sgd")
+    x, y = batch()
+    with pytest.raises(ValueError, match="with_random_labels"):
+        model.fit(x, y["label"], epochs=1, verbose=0)
+
+
+def test_extractor_must_return_flat_features():
+    inputs = keras.Input((4, 4, 1))
+    conv = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
+    with pytest.raises(ValueError, match="flat features"):
+        keras_rlr.RandomLabelModel(conv, num_classes=C, num_random_labels=R)
