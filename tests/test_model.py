@@ -79,7 +79,7 @@ def test_routing_each_group_moves_by_its_own_gradient():
     new = {id(v): v.numpy() for v in order}
     old = (w1, b1, wc, bc, wh, bh)
     grads = list(g_extractor) + list(g_class) + list(g_heads)
-    for variable, before, grad in zip(order, old, grads):
+    for variable, before, grad in zip(order, old, grads, strict=True):
         np.testing.assert_allclose(
             new[id(variable)],
             before - lr * grad.numpy(),
@@ -127,11 +127,13 @@ def test_lambda_zero_trains_the_class_path_like_a_plain_classifier():
     plain.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
 
     # Every class-path weight, batch-norm statistics included, matches.
-    for ours, theirs in zip(fe.weights, plain_fe.weights):
+    for ours, theirs in zip(fe.weights, plain_fe.weights, strict=True):
         np.testing.assert_allclose(
             ours.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-5, err_msg=ours.path
         )
-    for ours, theirs in zip(model.class_head.weights, plain.layers[-1].weights):
+    for ours, theirs in zip(
+        model.class_head.weights, plain.layers[-1].weights, strict=True
+    ):
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-5)
     # ...and the heads did learn meanwhile.
     assert model.random_heads.kernel.numpy().std() > 0
@@ -175,7 +177,7 @@ def test_keras_round_trip_restores_heads_and_optimizer(tmp_path):
     assert isinstance(loaded, keras_rlr.RandomLabelModel)
     assert loaded.reg_lambda == 0.5 and loaded.label_smoothing == 0.1
     assert len(loaded.weights) == len(model.weights)
-    for a, b in zip(model.weights, loaded.weights):
+    for a, b in zip(model.weights, loaded.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     np.testing.assert_allclose(
         loaded.random_label_logits(x), model.random_label_logits(x), atol=1e-6
@@ -183,7 +185,7 @@ def test_keras_round_trip_restores_heads_and_optimizer(tmp_path):
     # Optimizer state: iterations and momentum slots of every variable, heads too.
     assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 4
     assert len(loaded.optimizer.variables) == len(model.optimizer.variables)
-    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables):
+    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     # Training goes on identically from the restored state.
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
