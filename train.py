@@ -129,12 +129,9 @@ def _known_dataset(name):
     return datasets.available(name)
 
 
-@flags.multi_flags_validator(
-    ["model", "wrn_depth"],
-    message="--wrn_depth must be 6n + 4 (10, 16, 22, 28, 40, ...)",
-)
-def _wrn_depth(values):
-    return values["model"] != "wide_resnet" or (values["wrn_depth"] - 4) % 6 == 0
+@flags.validator("wrn_depth", message="--wrn_depth must be 6n + 4 (10, 16, 22, ...)")
+def _wrn_depth(depth):
+    return (depth - 4) % 6 == 0
 
 
 def main(argv):

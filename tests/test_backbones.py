@@ -1,0 +1,80 @@
+"""Backbones: structure, parameter counts, validation, and that they learn."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_rlr import backbones
+
+
+def wrn_param_count(depth, width, in_channels=3):
+    """Trainable parameters of WRN-depth-width, counted from the paper's design."""
+    n = (depth - 4) // 6
+    count = 9 * in_channels * 16  # stem
+    channels_in = 16
+    for channels in (16 * width, 32 * width, 64 * width):
+        for block in range(n):
+            c_in = channels_in if block == 0 else channels
+            count += 2 * c_in  # pre-activation batch norm
+            count += 9 * c_in * channels + 2 * channels + 9 * channels * channels
+            if c_in != channels:
+                count += c_in * channels  # 1x1 shortcut
+        channels_in = channels
+    return count + 2 * channels_in  # final batch norm
+
+
+@pytest.mark.parametrize("depth, width", [(16, 4), (10, 1), (22, 2)])
+def test_wide_resnet_parameter_count(depth, width):
+    fe = backbones.wide_resnet(depth=depth, width=width, input_shape=(32, 32, 3))
+    trainable = sum(int(np.prod(w.shape)) for w in fe.trainable_weights)
+    assert trainable == wrn_param_count(depth, width)
+    assert fe.output_shape == (None, 64 * width)
+
+
+def test_wrn_16_4_with_a_cifar100_classifier_is_the_paper_size():
+    # Zagoruyko & Komodakis report 2.7M parameters for WRN-16-4.
+    total = wrn_param_count(16, 4) + 256 * 100 + 100
+    assert 2.7e6 < total < 2.8e6
+
+
+def test_dropout_sits_between_the_two_convs_of_every_block():
+    fe = backbones.wide_resnet(depth=16, width=1, dropout=0.3)
+    names = [layer.name for layer in fe.layers]
+    dropouts = [n for n in names if "dropout" in n]
+    assert len(dropouts) == 6
+    for name in dropouts:
+        block = name.removesuffix("_dropout")
+        assert names.index(f"{block}_conv1") < names.index(name)
+        assert names.index(name) < names.index(f"{block}_conv2")
+
+
+def test_weight_decay_is_an_l2_penalty_with_gradient_wd_times_w():
+    fe = backbones.wide_resnet(depth=10, width=1, weight_decay=5e-4)
+    kernels = [w for w in fe.trainable_weights if "kernel" in w.path]
+    expected = sum(5e-4 / 2 * float(np.sum(np.square(k.numpy()))) for k in kernels)
+    assert len(fe.losses) == len(kernels)
+    np.testing.assert_allclose(float(sum(fe.losses)), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("depth", [12, 15, 4])
+def test_impossible_depth_is_rejected(depth):
+    with pytest.raises(ValueError, match=f"depth={depth}"):
+        backbones.wide_resnet(depth=depth)
+
+
+def test_small_cnn_learns_a_learnable_task():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(512, 8, 8, 1)).astype(np.float32)
+    w = rng.normal(size=(64, 4))
+    y = np.argmax((x.reshape(512, -1) - 0.5) @ w, axis=1)
+    model = keras.Sequential(
+        [backbones.small_cnn(width=8, feature_dim=32), keras.layers.Dense(4)]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    history = model.fit(x, y, epochs=15, batch_size=64, verbose=0)
+    assert history.history["accuracy"][-1] > 0.8

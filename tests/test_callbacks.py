@@ -1,0 +1,44 @@
+"""TrainSetEvaluation: clean, inference-mode training-set metrics in the logs."""
+
+import keras
+import numpy as np
+
+import keras_rlr
+from keras_rlr import backbones, data
+from keras_rlr.callbacks import TrainSetEvaluation
+
+
+def test_adds_end_of_epoch_train_metrics_that_match_evaluate(tmp_path):
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(96, 8, 8, 1)).astype(np.float32)
+    labels = rng.integers(0, 3, 96).astype(np.int32)
+    ds = keras_rlr.datasets.from_arrays((images, labels), (images, labels), 3).train
+    clean = data.evaluation_dataset(
+        ds, batch_size=32, num_random_labels=4, seed=0, stream=data.TRAIN_STREAM
+    )
+    model = keras_rlr.RandomLabelModel(
+        backbones.small_cnn(width=4, feature_dim=16, dropout=0.5),
+        num_classes=3,
+        num_random_labels=4,
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    train = data.training_dataset(
+        ds, batch_size=16, num_random_labels=4, seed=0, epochs=3, augment=True
+    )
+    csv_path = tmp_path / "history.csv"
+    history = model.fit(
+        train,
+        epochs=3,
+        steps_per_epoch=6,
+        callbacks=[TrainSetEvaluation(clean), keras.callbacks.CSVLogger(csv_path)],
+        verbose=0,
+    )
+    logs = history.history
+    assert len(logs["train_accuracy"]) == len(logs["train_random_label_accuracy"]) == 3
+    final = model.evaluate(clean, return_dict=True, verbose=0)
+    assert logs["train_accuracy"][-1] == final["accuracy"]
+    assert logs["train_random_label_accuracy"][-1] == final["random_label_accuracy"]
+    # Later callbacks see the added metrics.
+    header = csv_path.read_text().splitlines()[0].split(",")
+    assert {"train_accuracy", "train_random_label_accuracy"} <= set(header)

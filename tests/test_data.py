@@ -1,0 +1,149 @@
+"""Random labels: fixed per example, independent of order and augmentation."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import stats
+
+from keras_rlr import data
+
+R = 10
+
+
+def indexed_dataset(n, image_size=8):
+    """Images whose label is their canonical index, so we can find them again."""
+    images = np.random.default_rng(0).uniform(size=(n, image_size, image_size, 3))
+    return tf.data.Dataset.from_tensor_slices(
+        (images.astype(np.float32), np.arange(n, dtype=np.int32))
+    )
+
+
+def label_map(batches):
+    """index -> random label, from a stream of (image, {label, random_label})."""
+    out = {}
+    for _, y in batches:
+        for index, rho in zip(
+            np.ravel(y["label"]), np.ravel(y["random_label"]), strict=True
+        ):
+            assert out.setdefault(int(index), int(rho)) == int(rho)
+    return out
+
+
+def reference(n, seed, stream=data.TRAIN_STREAM):
+    return {i: int(data.random_label(i, R, seed, stream)) for i in range(n)}
+
+
+def test_with_random_labels_structure():
+    x, y = next(iter(data.with_random_labels(indexed_dataset(3), R, seed=0)))
+    assert x.shape == (8, 8, 3)
+    assert set(y) == {"label", "random_label"}
+
+
+def test_same_labels_under_shuffles_augmentation_and_epochs():
+    n = 200
+    ds = indexed_dataset(n)
+    expected = reference(n, seed=3)
+    plain = data.with_random_labels(ds, R, seed=3)
+    assert label_map(plain) == expected
+    reshuffled = plain.shuffle(n, seed=1).map(
+        lambda x, y: (data.augment_image(x, tf.constant([5, 6], tf.int64)), y)
+    )
+    assert label_map(reshuffled) == expected
+    # The training stream over 3 epochs: each epoch in a new order, same labels.
+    train = data.training_dataset(
+        ds, batch_size=20, num_random_labels=R, seed=3, epochs=3, augment=True
+    )
+    orders = [
+        np.concatenate([np.ravel(y["label"]) for _, y in epoch])
+        for epoch in (train.take(10), train.skip(10).take(10), train.skip(20))
+    ]
+    assert all(sorted(order) == list(range(n)) for order in orders)
+    assert not np.array_equal(orders[0], orders[1])
+    assert label_map(train) == expected
+
+
+def test_training_stream_is_a_function_of_seed_and_epoch():
+    ds = indexed_dataset(64)
+
+    def epochs(initial_epoch, seed=0):
+        stream = data.training_dataset(
+            ds,
+            batch_size=16,
+            num_random_labels=R,
+            seed=seed,
+            epochs=3,
+            initial_epoch=initial_epoch,
+            augment=True,
+        )
+        return [(x.numpy(), y["label"].numpy()) for x, y in stream]
+
+    full, resumed = epochs(0), epochs(2)
+    assert len(full) == 12 and len(resumed) == 4
+    for (x_full, y_full), (x_res, y_res) in zip(full[8:], resumed, strict=True):
+        np.testing.assert_array_equal(y_full, y_res)
+        np.testing.assert_array_equal(x_full, x_res)  # same augmentation too
+    other_seed = epochs(0, seed=1)
+    assert not np.array_equal(full[0][1], other_seed[0][1])
+
+
+def test_drop_remainder_keeps_batches_inside_epochs():
+    ds = indexed_dataset(50)
+    train = data.training_dataset(
+        ds, batch_size=16, num_random_labels=R, seed=0, epochs=2
+    )
+    assert data.steps_per_epoch(ds, 16) == 3
+    labels = [y["label"].numpy() for _, y in train]
+    assert len(labels) == 6 and all(len(b) == 16 for b in labels)
+    assert len(set(np.concatenate(labels[:3]))) == 48  # no repeat inside epoch 0
+
+
+def test_different_seeds_and_streams_give_independent_labels():
+    n = 2000
+    base = np.array(list(reference(n, seed=0).values()))
+    other_seed = np.array(list(reference(n, seed=1).values()))
+    test_stream = np.array(list(reference(n, seed=0, stream=data.TEST_STREAM).values()))
+    for other in (other_seed, test_stream):
+        agreement = np.mean(base == other)
+        assert abs(agreement - 1 / R) < 0.03, agreement
+
+
+def test_labels_are_close_to_uniform():
+    labels = [
+        y["random_label"]
+        for _, y in data.with_random_labels(
+            indexed_dataset(5000, image_size=1), R, seed=7
+        )
+    ]
+    counts = np.bincount(np.array(labels), minlength=R)
+    assert counts.size == R
+    assert stats.chisquare(counts).pvalue > 1e-3, counts
+
+
+def test_random_label_is_the_same_eagerly_and_inside_tf_data():
+    eager = [int(data.random_label(i, R, seed=2)) for i in range(20)]
+    in_graph = list(
+        tf.data.Dataset.range(20)
+        .map(lambda i: data.random_label(i, R, seed=2))
+        .as_numpy_iterator()
+    )
+    assert eager == in_graph
+
+
+def test_augment_image_keeps_shape_and_content_scale():
+    image = tf.random.stateless_uniform((32, 32, 3), seed=[0, 0])
+    out = data.augment_image(image, tf.constant([1, 2], tf.int64))
+    assert out.shape == (32, 32, 3)
+    # A crop of a zero-padded image: every pixel is an input pixel or zero.
+    values = set(np.round(image.numpy().ravel(), 6)) | {0.0}
+    assert set(np.round(out.numpy().ravel(), 6)) <= values
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="num_random_labels"):
+        data.with_random_labels(indexed_dataset(4), 1, seed=0)
+    with pytest.raises(ValueError, match="batch_size=64"):
+        data.training_dataset(
+            indexed_dataset(10), batch_size=64, num_random_labels=R, seed=0, epochs=1
+        )
+    with pytest.raises(ValueError, match="image, label"):
+        data.with_random_labels(tf.data.Dataset.range(3), R, seed=0)

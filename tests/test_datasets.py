@@ -1,0 +1,79 @@
+"""Dataset loading: the offline datasets and the TFDS path (mocked)."""
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from keras_rlr import datasets
+
+
+def as_arrays(ds):
+    images, labels = zip(*ds.as_numpy_iterator(), strict=True)
+    return np.stack(images), np.array(labels)
+
+
+def test_digits_is_a_fixed_stratified_split():
+    splits = datasets.load("digits")
+    x_train, y_train = as_arrays(splits.train)
+    x_test, y_test = as_arrays(splits.test)
+    assert (len(y_train), len(y_test)) == (1437, 360)
+    assert x_train.shape[1:] == splits.image_shape == (8, 8, 1)
+    assert 0.0 <= x_train.min() and x_train.max() <= 1.0
+    assert splits.num_classes == 10 and not splits.horizontal_flip
+    assert np.all(np.bincount(y_test) >= 35)  # stratified: ~36 per class
+    again, _ = as_arrays(datasets.load("digits").train)
+    np.testing.assert_array_equal(x_train, again)
+
+
+def test_synthetic_labels_are_a_linear_function_of_the_pixels():
+    splits = datasets.synthetic(
+        num_train=300, num_test=50, image_shape=(4, 4, 1), num_classes=3
+    )
+    x, y = as_arrays(splits.train)
+    # A least-squares linear classifier on the pixels recovers most labels.
+    features = np.c_[x.reshape(len(x), -1), np.ones(len(x))]
+    w, *_ = np.linalg.lstsq(features, np.eye(3)[y], rcond=None)
+    assert np.mean(np.argmax(features @ w, 1) == y) > 0.8
+
+
+def test_max_train_examples():
+    splits = datasets.load("digits", max_train_examples=100)
+    assert len(list(splits.train)) == 100
+
+
+def test_tfds_path_with_mock_data():
+    with tfds.testing.mock_data(
+        num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE
+    ):
+        splits = datasets.load("cifar10")
+        x, y = as_arrays(splits.train)
+        x2, y2 = as_arrays(splits.train)
+    assert splits.num_classes == 10 and splits.image_shape == (32, 32, 3)
+    assert splits.horizontal_flip
+    assert x.shape == (12, 32, 32, 3) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0 and y.dtype == np.int32
+    np.testing.assert_array_equal(y, y2)  # canonical order, every time
+
+
+def test_mnist_is_not_flipped():
+    with tfds.testing.mock_data(
+        num_examples=4, policy=tfds.testing.MockPolicy.USE_CODE
+    ):
+        assert not datasets.load("mnist").horizontal_flip
+
+
+def test_unknown_dataset():
+    assert not datasets.available("no_such_dataset")
+    assert datasets.available("cifar100") and datasets.available("digits")
+    with pytest.raises(ValueError, match="no_such_dataset"):
+        datasets.load("no_such_dataset")
+
+
+def test_labels_outside_the_classes_are_rejected():
+    images = np.zeros((4, 2, 2, 1), np.float32)
+    with pytest.raises(
+        ValueError, match=r"train labels must lie in \[0, num_classes=3\)"
+    ):
+        datasets.from_arrays((images, [0, 1, 2, 3]), (images, [0, 0, 0, 0]), 3)
+    with pytest.raises(ValueError, match="test labels"):
+        datasets.from_arrays((images, [0, 1, 2, 2]), (images, [0, -1, 0, 0]), 3)

@@ -1,0 +1,133 @@
+"""train.py end to end, as users run it: a subprocess with nested flagfiles."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+import keras_rlr
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_train(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    flagfile = tmp / "tiny.cfg"
+    # An experiment file that includes the quickstart (which includes base.cfg).
+    flagfile.write_text(
+        "--flagfile=configs/quickstart.cfg\n"
+        "--epochs=4\n--max_train_examples=256\n--cnn_width=8\n--cnn_feature_dim=32\n"
+        "--augment\n--dropout=0.1\n--label_smoothing=0.1\n--weight_decay=1e-4\n"
+        "--reg_lambda=0.5\n--verbose=2\n"
+    )
+    output_dir = tmp / "out"
+    result = run_train(f"--flagfile={flagfile}", f"--output_dir={output_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return output_dir, result
+
+
+def test_writes_every_artifact(tiny_run):
+    output_dir, result = tiny_run
+    for name in (
+        "flags.txt",
+        "config.json",
+        "history.csv",
+        "summary.json",
+        "model.keras",
+        "curves.png",
+    ):
+        assert (output_dir / name).is_file(), name
+    events = [f for _, _, files in os.walk(output_dir / "tensorboard") for f in files]
+    assert any(f.startswith("events.out.tfevents") for f in events)
+    assert (output_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "random-label accuracy, training set" in result.stdout
+
+
+def test_flags_are_resolved_through_nested_flagfiles(tiny_run):
+    output_dir, _ = tiny_run
+    flags = (output_dir / "flags.txt").read_text().splitlines()
+    assert "--dataset=digits" in flags  # from quickstart.cfg
+    assert "--momentum=0.9" in flags  # from base.cfg
+    assert "--epochs=4" in flags and "--reg_lambda=0.5" in flags  # overrides
+    config = json.loads((output_dir / "config.json").read_text())
+    assert config["epochs"] == 4 and config["model"] == "small_cnn"
+
+
+def test_history_and_summary(tiny_run):
+    output_dir, _ = tiny_run
+    with open(output_dir / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    expected = {
+        "loss",
+        "class_loss",
+        "random_label_loss",
+        "reg_loss",
+        "accuracy",
+        "random_label_accuracy",
+        "train_accuracy",
+        "train_random_label_accuracy",
+    }
+    expected |= {f"val_{m}" for m in expected if not m.startswith("train_")}
+    assert expected <= set(rows[0])
+    assert float(rows[-1]["class_loss"]) < float(rows[0]["class_loss"])
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    summary = json.loads((output_dir / "summary.json").read_text())
+    assert summary["num_random_labels"] == 10 and summary["chance"] == 0.1
+    for name in expected:
+        assert summary[name] == pytest.approx(float(rows[-1][name]))
+
+
+def test_saved_model_loads_with_its_settings(tiny_run):
+    output_dir, _ = tiny_run
+    model = keras.saving.load_model(output_dir / "model.keras")
+    assert isinstance(model, keras_rlr.RandomLabelModel)
+    assert model.reg_lambda == 0.5 and model.label_smoothing == 0.1
+    assert int(model.optimizer.iterations) == 4 * (256 // 32)
+
+
+def test_a_finished_run_is_not_overwritten(tiny_run):
+    output_dir, _ = tiny_run
+    result = run_train(
+        "--flagfile=configs/quickstart.cfg", f"--output_dir={output_dir}"
+    )
+    assert result.returncode != 0
+    assert "already holds a finished run" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "flag, name",
+    [
+        ("--dataset=no_such_data", "--dataset"),
+        ("--model=resnet9000", "--model"),
+        ("--num_random_labels=1", "--num_random_labels"),
+        ("--reg_lambda=-0.5", "--reg_lambda"),
+        ("--wrn_depth=15", "--wrn_depth"),
+    ],
+)
+def test_bad_flags_name_the_flag(tmp_path, flag, name):
+    result = run_train(
+        "--flagfile=configs/quickstart.cfg", f"--output_dir={tmp_path}", flag
+    )
+    assert result.returncode != 0
+    assert name in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "summary.json").exists()
