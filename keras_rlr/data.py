@@ -102,13 +102,13 @@ def training_dataset(
         horizontal_flip: whether flipping preserves the label (not for digits).
     """
     examples = _indexed(dataset, num_random_labels, seed, TRAIN_STREAM).cache()
-    num_examples = _cardinality(examples)
-    if num_examples < batch_size:
+    size = num_examples(examples)
+    if size < batch_size:
         raise ValueError(
-            f"The training set has {num_examples} examples, fewer than one batch. "
+            f"The training set has {size} examples, fewer than one batch. "
             f"Lower the batch size. Received: batch_size={batch_size}"
         )
-    per_epoch = num_examples // batch_size * batch_size
+    per_epoch = size // batch_size * batch_size
 
     def one_epoch(epoch):
         # tf.data wants a Python seed for `shuffle`: derive it from (seed, epoch).
@@ -116,7 +116,7 @@ def training_dataset(
             np.random.SeedSequence([seed, _SHUFFLE_STREAM, epoch]).generate_state(1)[0]
         )
         shuffled = examples.shuffle(
-            num_examples, seed=shuffle_seed, reshuffle_each_iteration=False
+            size, seed=shuffle_seed, reshuffle_each_iteration=False
         ).take(per_epoch)  # the remainder, dropped here, keeps batches in epochs
         epoch_tag = tf.data.Dataset.from_tensors(tf.constant(epoch, tf.int64))
         return tf.data.Dataset.zip((epoch_tag.repeat(), shuffled))
@@ -155,7 +155,15 @@ def evaluation_dataset(dataset, *, batch_size, num_random_labels, seed, stream):
 
 def steps_per_epoch(dataset, batch_size):
     """Full batches per epoch of `training_dataset` (the remainder is dropped)."""
-    return _cardinality(dataset) // batch_size
+    return num_examples(dataset) // batch_size
+
+
+def num_examples(dataset):
+    """The number of elements of a finite dataset (counted if not known)."""
+    n = int(dataset.cardinality())
+    if n < 0:  # unknown: count once
+        n = int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+    return n
 
 
 def augment_image(image, seed, horizontal_flip=True):
@@ -198,13 +206,6 @@ def _drop_index(index, image, label, rho):
 
 def _seed_pair(seed, stream):
     return tf.stack([tf.cast(seed, tf.int64), tf.cast(stream, tf.int64)])
-
-
-def _cardinality(dataset):
-    n = int(dataset.cardinality())
-    if n < 0:  # unknown or infinite: count once (the dataset is finite here)
-        n = int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
-    return n
 
 
 def _check_num_random_labels(num_random_labels):

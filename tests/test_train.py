@@ -131,3 +131,19 @@ def test_bad_flags_name_the_flag(tmp_path, flag, name):
     assert name in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_quickstart_shows_the_phenomenon(tmp_path):
+    """The README's promise, with the shipped config: memorization is visible."""
+    result = run_train(
+        "--flagfile=configs/quickstart.cfg", f"--output_dir={tmp_path}", "--verbose=0"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    chance = summary["chance"]
+    assert summary["val_accuracy"] >= 0.95
+    assert summary["train_random_label_accuracy"] >= 3 * chance
+    # Unlearnable by construction: Binomial(n, 1/R) / n around chance (3 std).
+    std = (chance * (1 - chance) / summary["num_test_examples"]) ** 0.5
+    assert summary["num_test_examples"] == 360
+    assert abs(summary["val_random_label_accuracy"] - chance) <= 3 * std
