@@ -10,7 +10,7 @@ include each other by paths relative to it. Later flags override earlier ones,
 so `--flagfile=configs/x.cfg --epochs=3` shortens any config.
 
 Paper: "Learned Random Label Predictions as a Neural Network Complexity
-Metric"; the defaults below are its setting (see ../shared/METHOD.md).
+Metric"; the defaults below are its setting (README, "The method").
 """
 
 import dataclasses
@@ -18,6 +18,9 @@ import os
 import sys
 
 from absl import app, flags
+
+# TF's C++ start-up chatter (oneDNN, CUDA probing) hides the progress bar.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FLAGS = flags.FLAGS
 
@@ -84,7 +87,8 @@ flags.DEFINE_float(
 flags.DEFINE_float(
     "dropout",
     0.0,
-    "Dropout rate inside the backbone (between the convs of each WRN block).",
+    "Dropout rate inside the backbone: between the two convs of every WRN block; "
+    "before the feature layer of the small CNN.",
     lower_bound=0.0,
     upper_bound=0.99,
 )

@@ -12,7 +12,7 @@ with a seed derived from `(seed, e)` and augments each example with a seed
 derived from `(seed, e, index)`. A run resumed at epoch `e` therefore sees
 exactly the batches an uninterrupted run would have seen.
 
-Pipeline order (see `KERAS_NOTES.md`): index and random label are attached
+Pipeline order: index and random label are attached
 before `cache`, then per epoch `shuffle` -> `map(augment)` ->
 `batch(drop_remainder=True)`, then `prefetch`.
 """

@@ -4,7 +4,7 @@ All functions take the random-label heads' logits `z` of shape `(batch, C, R)`
 and return one value per example, shape `(batch,)`. Probabilities are the joint
 softmax over all `C * R` entries, `q = softmax(z.reshape(batch, C * R))`, so
 `q[c, r]` is a joint probability of (class `c`, random label `r`) and
-`sum_r q[c, r]` is a class probability (see `METHOD.md`).
+`sum_r q[c, r]` is a class probability (see `docs/method.md`).
 
 Which variables each loss trains is decided by `RandomLabelModel.train_step`,
 not here: these are plain functions of logits, written with `keras.ops`.

@@ -20,7 +20,7 @@ class RandomLabelModel(keras.Model):
     pushing them back to chance through `f` (`reg_lambda > 0`) regularizes it.
 
     One training step runs the heads once and routes the gradients of each loss
-    to its own variables (see `METHOD.md`):
+    to its own variables (see `docs/method.md`):
 
     - `theta` <- grad of `L_class + reg_lambda * L_reg` (+ weight penalties),
     - `phi`   <- grad of `L_class` (+ its weight penalty),
