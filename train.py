@@ -115,11 +115,60 @@ flags.DEFINE_float(
     lower_bound=0.0,
 )
 
+# -- Scale and precision ---------------------------------------------------------
+flags.DEFINE_enum(
+    "strategy",
+    "default",
+    ["default", "mirrored", "multi_worker", "tpu"],
+    "tf.distribute strategy: one device; every local GPU (MirroredStrategy); the "
+    "cluster in TF_CONFIG (MultiWorkerMirroredStrategy; only the chief writes "
+    "--output_dir); a TPU (--tpu). --batch_size is the global batch.",
+)
+flags.DEFINE_string("tpu", None, "TPU name or address for --strategy=tpu.")
+flags.DEFINE_bool(
+    "sync_batch_norm",
+    False,
+    "Batch-norm statistics over the global batch (an all-reduce per layer) "
+    "instead of each replica's share. Off: per-replica statistics, as on one GPU "
+    "with the per-replica batch.",
+)
+flags.DEFINE_enum(
+    "mixed_precision",
+    "float32",
+    ["float32", "mixed_float16", "mixed_bfloat16"],
+    "Keras dtype policy. Heads, logits and softmax stay float32; under "
+    "mixed_float16 both applied losses are loss-scaled.",
+)
+flags.DEFINE_enum(
+    "jit_compile",
+    "off",
+    ["off", "on", "auto"],
+    "XLA for the train step. Off by default: slower than graph mode on CPU; "
+    "turned off with a warning under multi-replica strategies.",
+)
+
 # -- Run -------------------------------------------------------------------------
 flags.DEFINE_integer(
     "seed", 0, "Seed of initialization, random labels, shuffling, augmentation."
 )
-flags.DEFINE_string("output_dir", None, "Run directory to write.")
+flags.DEFINE_bool(
+    "deterministic",
+    False,
+    "Enable TF op determinism: a rerun, or a run resumed after a crash, gives "
+    "bit-identical weights (slower).",
+)
+flags.DEFINE_string(
+    "output_dir",
+    None,
+    "Run directory. Started again after a crash, a run resumes from its last "
+    "epoch backup there; a finished run is never overwritten.",
+)
+flags.DEFINE_string(
+    "export_dir",
+    None,
+    "Also export the trained model as a TF SavedModel here (endpoints serve and "
+    "random_label_logits).",
+)
 flags.DEFINE_integer(
     "verbose", 1, "0: silent, 1: progress bar, 2: one line per epoch.", lower_bound=0
 )
@@ -141,7 +190,7 @@ def _wrn_depth(depth):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from keras_rlr import experiment
+    from keras_rlr import distribute, experiment
 
     config = experiment.Config(
         **{
@@ -150,11 +199,11 @@ def main(argv):
             if field.name in FLAGS
         }
     )
-    os.makedirs(FLAGS.output_dir, exist_ok=True)
-    with open(os.path.join(FLAGS.output_dir, "flags.txt"), "w") as f:
-        f.write(_flagfile_text())
     try:
-        experiment.train_and_evaluate(config, FLAGS.output_dir)
+        strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)
+        experiment.train_and_evaluate(
+            config, FLAGS.output_dir, strategy=strategy, flagfile=_flagfile_text()
+        )
     except experiment.RunError as error:
         sys.exit(f"train.py: error: {error}")
 

@@ -109,6 +109,11 @@ def training_dataset(
             f"Lower the batch size. Received: batch_size={batch_size}"
         )
     per_epoch = size // batch_size * batch_size
+    if not 0 <= initial_epoch < epochs:
+        raise ValueError(
+            "Expected 0 <= initial_epoch < epochs. "
+            f"Received: initial_epoch={initial_epoch}, epochs={epochs}"
+        )
 
     def one_epoch(epoch):
         # tf.data wants a Python seed for `shuffle`: derive it from (seed, epoch).

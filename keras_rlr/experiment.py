@@ -3,7 +3,7 @@
 `train_and_evaluate(config, output_dir)` is everything `train.py` does after
 parsing flags, importable and testable. It writes to `output_dir`:
 
-- `config.json`: the resolved configuration;
+- `config.json`: the resolved configuration (`flags.txt` from `train.py`);
 - `history.csv`: one row per epoch, `epoch` and every logged metric;
 - `summary.json`: the final epoch's metrics, `num_random_labels`, `chance`;
 - `tensorboard/`: TensorBoard logs;
@@ -16,15 +16,21 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import time
 
 import keras
+import tensorflow as tf
+from absl import logging
 
-from keras_rlr import backbones, data, datasets, plotting
+from keras_rlr import backbones, data, datasets, distribute, export, plotting
 from keras_rlr.callbacks import TrainSetEvaluation
 from keras_rlr.model import RandomLabelModel
+from keras_rlr.run_directory import RunDirectory, RunDirectoryError
 
 MODELS = ("wide_resnet", "small_cnn")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+JIT_MODES = ("off", "on", "auto")
 
 
 class RunError(Exception):
@@ -61,9 +67,15 @@ class Config:
     # Random-label heads.
     num_random_labels: int = 10
     reg_lambda: float = 0.0
+    # Scale and precision.
+    sync_batch_norm: bool = False
+    mixed_precision: str = "float32"
+    jit_compile: str = "off"
     # Run.
     seed: int = 0
+    deterministic: bool = False
     eval_batch_size: int = 512
+    export_dir: str | None = None
     verbose: int = 1
 
 
@@ -76,6 +88,7 @@ def build_model(config, image_shape, num_classes):
             input_shape=image_shape,
             dropout=config.dropout,
             weight_decay=config.weight_decay,
+            sync_batch_norm=config.sync_batch_norm,
         )
     elif config.model == "small_cnn":
         extractor = backbones.small_cnn(
@@ -84,6 +97,7 @@ def build_model(config, image_shape, num_classes):
             feature_dim=config.cnn_feature_dim,
             dropout=config.dropout,
             weight_decay=config.weight_decay,
+            sync_batch_norm=config.sync_batch_norm,
         )
     else:
         raise ValueError(
@@ -99,18 +113,77 @@ def build_model(config, image_shape, num_classes):
     )
 
 
-def train_and_evaluate(config, output_dir):
-    """Train `config` and write the run directory; returns the summary dict."""
-    if os.path.exists(os.path.join(output_dir, "summary.json")):
+def train_and_evaluate(config, output_dir, strategy=None, flagfile=None):
+    """Train `config` into `output_dir`, resuming it if it was interrupted.
+
+    Args:
+        config: the run's `Config`.
+        output_dir: the run directory (see the module docstring).
+        strategy: a `tf.distribute.Strategy`; everything is created in its
+            scope. Default: the current one (one device).
+        flagfile: the command line's resolved flags, written to `flags.txt`.
+
+    Returns:
+        The summary dict written to `summary.json`.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    run = RunDirectory(distribute.worker_output_dir(output_dir))
+    initial_epoch = _prepare(run, config, strategy)
+    if flagfile is not None:
+        with open(run.file("flags.txt"), "w") as f:
+            f.write(flagfile)
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.mixed_precision)
+    try:
+        return _train(run, config, strategy, initial_epoch)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _prepare(run, config, strategy):
+    """Check the settings and the directory; returns the epoch to start at."""
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
         raise RunError(
-            f"{output_dir!r} already holds a finished run (summary.json). Choose "
+            f"--batch_size is the global batch and must split evenly over the "
+            f"{replicas} replicas. Received: batch_size={config.batch_size}"
+        )
+    if config.mixed_precision not in PRECISIONS:
+        raise RunError(
+            f"--mixed_precision must be one of {PRECISIONS}. "
+            f"Received: mixed_precision={config.mixed_precision!r}"
+        )
+    if config.jit_compile not in JIT_MODES:
+        raise RunError(
+            f"--jit_compile must be one of {JIT_MODES}. "
+            f"Received: jit_compile={config.jit_compile!r}"
+        )
+    if run.is_finished():
+        raise RunError(
+            f"{run.path!r} already holds a finished run (summary.json). Choose "
             "another --output_dir or delete that directory."
         )
-    os.makedirs(output_dir, exist_ok=True)
-    with open(os.path.join(output_dir, "config.json"), "w") as f:
+    try:
+        run.check_config(dataclasses.asdict(config))
+        initial_epoch = run.resume_epoch()
+    except RunDirectoryError as error:
+        raise RunError(str(error)) from error
+    os.makedirs(run.path, exist_ok=True)
+    with open(run.file("config.json"), "w") as f:
         json.dump(dataclasses.asdict(config), f, indent=2)
+    if initial_epoch:
+        print(
+            f"Resuming {run.path} at epoch {initial_epoch + 1}/{config.epochs} "
+            "from its backup."
+        )
+    run.truncate_history(initial_epoch)
+    return initial_epoch
 
-    keras.utils.set_random_seed(config.seed)
+
+def _train(run, config, strategy, initial_epoch):
     try:  # Everything that depends on the user's settings fails here, early.
         splits = datasets.load(
             config.dataset,
@@ -118,16 +191,26 @@ def train_and_evaluate(config, output_dir):
             max_train_examples=config.max_train_examples,
         )
         steps = data.steps_per_epoch(splits.train, config.batch_size)
-        train = data.training_dataset(
-            splits.train,
-            batch_size=config.batch_size,
-            num_random_labels=config.num_random_labels,
-            seed=config.seed,
-            epochs=config.epochs,
-            augment=config.augment,
-            horizontal_flip=splits.horizontal_flip,
-        )
-        model = build_model(config, splits.image_shape, splits.num_classes)
+        if initial_epoch < config.epochs:
+            train = data.training_dataset(
+                splits.train,
+                batch_size=config.batch_size,
+                num_random_labels=config.num_random_labels,
+                seed=config.seed,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                augment=config.augment,
+                horizontal_flip=splits.horizontal_flip,
+            )
+        with strategy.scope():
+            model = build_model(config, splits.image_shape, splits.num_classes)
+            schedule = keras.optimizers.schedules.CosineDecay(
+                config.learning_rate, decay_steps=steps * config.epochs
+            )
+            model.compile(
+                optimizer=keras.optimizers.SGD(schedule, momentum=config.momentum),
+                jit_compile=_jit_compile(config.jit_compile, strategy),
+            )
     except (ValueError, RuntimeError) as error:
         raise RunError(str(error)) from error
 
@@ -140,35 +223,38 @@ def train_and_evaluate(config, output_dir):
             stream=stream,
         )
 
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=steps * config.epochs
-    )
-    # XLA measured slower than graph mode on CPU for a WRN: off by default.
-    model.compile(
-        optimizer=keras.optimizers.SGD(schedule, momentum=config.momentum),
-        jit_compile=False,
-    )
     callbacks = [
         # First: it adds train_* metrics to the logs that the others record.
         TrainSetEvaluation(evaluation(splits.train, data.TRAIN_STREAM)),
-        keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv")),
-        keras.callbacks.TensorBoard(os.path.join(output_dir, "tensorboard")),
+        keras.callbacks.CSVLogger(run.file("history.csv"), append=initial_epoch > 0),
+        keras.callbacks.TensorBoard(run.file("tensorboard")),
+        # After the logs are written: a backup means its epoch is complete.
+        keras.callbacks.BackupAndRestore(
+            run.backup_dir, double_checkpoint=True, delete_checkpoint=False
+        ),
         keras.callbacks.TerminateOnNaN(),
     ]
     start = time.time()
-    model.fit(
-        train,
-        epochs=config.epochs,
-        steps_per_epoch=steps,
-        validation_data=evaluation(splits.test, data.TEST_STREAM),
-        callbacks=callbacks,
-        shuffle=False,  # the training stream is shuffled per epoch by seed
-        verbose=config.verbose,
-    )
+    if initial_epoch < config.epochs:
+        model.fit(
+            train,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            validation_data=evaluation(splits.test, data.TEST_STREAM),
+            callbacks=callbacks,
+            shuffle=False,  # the training stream is shuffled per epoch by seed
+            verbose=config.verbose,
+        )
+    else:  # crashed after the last epoch's backup: only the final files remain
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(run.backup_weights)
     elapsed = time.time() - start
-    model.save(os.path.join(output_dir, "model.keras"))
+    model.save(run.file("model.keras"))
+    if config.export_dir:
+        export.export_saved_model(model, config.export_dir)
 
-    history = read_history(os.path.join(output_dir, "history.csv"))
+    history = read_history(run.file("history.csv"))
     chance = 1.0 / config.num_random_labels
     summary = {name: values[-1] for name, values in history.items() if values}
     summary.update(
@@ -178,17 +264,34 @@ def train_and_evaluate(config, output_dir):
         num_test_examples=data.num_examples(splits.test),
         train_seconds=round(elapsed, 1),
     )
-    with open(os.path.join(output_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
     plotting.plot_curves(
         history,
         chance,
-        os.path.join(output_dir, "curves.png"),
+        run.file("curves.png"),
         title=f"{config.model} on {config.dataset}, R={config.num_random_labels}, "
         f"lambda={config.reg_lambda:g}",
     )
-    print(format_summary(summary, output_dir))
+    # Written last: its presence marks the run finished.
+    with open(run.file("summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    shutil.rmtree(run.backup_dir, ignore_errors=True)
+    print(format_summary(summary, run.path))
     return summary
+
+
+def _jit_compile(mode, strategy):
+    """`compile(jit_compile=...)` for `--jit_compile`; XLA off under distribution.
+
+    Forced XLA with MirroredStrategy failed on CPU; "auto" turns it off under any
+    strategy and on CPU-only machines anyway.
+    """
+    if mode == "on" and strategy.num_replicas_in_sync > 1:
+        logging.warning(
+            "--jit_compile=on is not supported with %d replicas: off.",
+            strategy.num_replicas_in_sync,
+        )
+        return False
+    return {"off": False, "on": True, "auto": "auto"}[mode]
 
 
 def read_history(path):

@@ -10,6 +10,7 @@ def small_cnn(
     feature_dim=256,
     dropout=0.0,
     weight_decay=0.0,
+    sync_batch_norm=False,
     name="small_cnn",
 ):
     """Two conv-BN-ReLU stages, a max-pool, then a dense feature layer.
@@ -25,6 +26,8 @@ def small_cnn(
         dropout: dropout rate before the feature layer.
         weight_decay: L2 coefficient on every kernel (gradient
             `weight_decay * kernel`).
+        sync_batch_norm: batch-norm statistics over the global batch under a
+            distribution strategy (see `wide_resnet`).
         name: model name.
 
     Returns:
@@ -53,7 +56,9 @@ def small_cnn(
             kernel_regularizer=regularizer,
             name=f"conv{i + 1}",
         )(x)
-        x = layers.BatchNormalization(momentum=0.9, name=f"conv{i + 1}_bn")(x)
+        x = layers.BatchNormalization(
+            momentum=0.9, synchronized=sync_batch_norm, name=f"conv{i + 1}_bn"
+        )(x)
         x = layers.ReLU(name=f"conv{i + 1}_relu")(x)
     x = layers.MaxPooling2D(name="pool")(x)
     x = layers.Flatten(name="flatten")(x)

@@ -1,5 +1,7 @@
 """Wide residual networks (Zagoruyko & Komodakis, 2016), as feature extractors."""
 
+import functools
+
 import keras
 from keras import layers
 
@@ -10,6 +12,7 @@ def wide_resnet(
     input_shape=(32, 32, 3),
     dropout=0.0,
     weight_decay=0.0,
+    sync_batch_norm=False,
     name=None,
 ):
     """WRN-`depth`-`width` without its classifier: images -> pooled features.
@@ -28,6 +31,9 @@ def wide_resnet(
         dropout: dropout rate inside every block.
         weight_decay: L2 coefficient on every convolution kernel, so that the
             gradient gains `weight_decay * kernel` (torch's SGD `weight_decay`).
+        sync_batch_norm: under a distribution strategy, compute batch-norm
+            statistics over the global batch (one all-reduce per layer) instead
+            of each replica's share.
         name: model name (default `wide_resnet_{depth}_{width}`).
 
     Returns:
@@ -50,6 +56,7 @@ def wide_resnet(
         raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
     blocks_per_group = (depth - 4) // 6
     conv = _conv_factory(weight_decay)
+    bn_relu = functools.partial(_bn_relu, synchronized=sync_batch_norm)
 
     inputs = keras.Input(shape=input_shape, name="image")
     x = conv(16, 3, name="stem_conv")(inputs)
@@ -63,30 +70,33 @@ def wide_resnet(
                 stride if block == 0 else 1,
                 dropout,
                 conv,
+                bn_relu,
                 name=f"group{group + 1}_block{block + 1}",
             )
-    x = _bn_relu(x, name="final")
+    x = bn_relu(x, name="final")
     features = layers.GlobalAveragePooling2D(name="pool")(x)
     return keras.Model(inputs, features, name=name or f"wide_resnet_{depth}_{width}")
 
 
-def _block(x, channels, stride, dropout, conv, name):
-    preact = _bn_relu(x, name=f"{name}_preact")
+def _block(x, channels, stride, dropout, conv, bn_relu, name):
+    preact = bn_relu(x, name=f"{name}_preact")
     if x.shape[-1] == channels and stride == 1:
         shortcut = x
     else:
         shortcut = conv(channels, 1, strides=stride, name=f"{name}_shortcut")(preact)
     y = conv(channels, 3, strides=stride, name=f"{name}_conv1")(preact)
-    y = _bn_relu(y, name=f"{name}_mid")
+    y = bn_relu(y, name=f"{name}_mid")
     if dropout:
         y = layers.Dropout(dropout, name=f"{name}_dropout")(y)
     y = conv(channels, 3, name=f"{name}_conv2")(y)
     return layers.Add(name=f"{name}_add")([y, shortcut])
 
 
-def _bn_relu(x, name):
+def _bn_relu(x, name, synchronized=False):
     # momentum 0.9 is torch's 0.1: the statistics follow short runs closely.
-    x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(
+        momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=f"{name}_bn"
+    )(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 

@@ -1,0 +1,64 @@
+"""Distribution strategies by name, and who writes the run directory.
+
+Everything a run creates (model, optimizer, metrics, restored state) is created
+inside `strategy.scope()`; `--batch_size` is the global batch, split evenly
+over `strategy.num_replicas_in_sync` replicas. Losses are averaged over the
+global batch (`tf.nn.compute_average_loss`), so a learning rate means the same
+on any number of replicas.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+def make_strategy(name, tpu_address=None):
+    """The `tf.distribute.Strategy` called `name`.
+
+    Args:
+        name: `default` (one device, no distribution), `mirrored` (every local
+            GPU, or the CPU), `multi_worker` (MultiWorkerMirroredStrategy, the
+            cluster from the `TF_CONFIG` environment variable; one worker when
+            unset), or `tpu`.
+        tpu_address: the TPU name or address for `tpu` (None: the local one).
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(
+        f"Unknown strategy: expected one of {STRATEGIES}. Received: strategy={name!r}"
+    )
+
+
+def is_chief():
+    """Whether this process writes the run directory (worker 0, or no cluster)."""
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    return task.get("type", "chief") == "chief" or (
+        task.get("type") == "worker"
+        and int(task.get("index", 0)) == 0
+        and "chief" not in json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+    )
+
+
+def worker_output_dir(output_dir):
+    """Where this worker writes: `output_dir` on the chief, a scratch dir elsewhere.
+
+    Under MultiWorkerMirroredStrategy every worker runs the same program and
+    its callbacks; only the chief's files are the run's. The others write to
+    `output_dir/workers/<index>` so that no two processes write the same file.
+    """
+    if is_chief():
+        return output_dir
+    task = json.loads(os.environ["TF_CONFIG"])["task"]
+    return os.path.join(output_dir, "workers", f"{task['type']}_{task['index']}")
