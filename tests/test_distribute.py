@@ -1,0 +1,54 @@
+"""One replica and two (the CPU split in two) train to the same weights."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+METRICS = (
+    "loss",
+    "class_loss",
+    "random_label_loss",
+    "reg_loss",
+    "accuracy",
+    "random_label_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "val_random_label_accuracy",
+    "train_accuracy",
+    "train_random_label_accuracy",
+)
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("replicas")
+    proc = subprocess.run(
+        [sys.executable, os.path.join(HERE, "two_replicas.py"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_same_weights_on_one_and_two_replicas(result):
+    assert result["replicas"] == [1, 2]
+    # Loss scaled once over the global batch, BN synchronized: same update.
+    assert result["max_weight_diff"] <= 1e-5 * max(1.0, result["max_weight"])
+
+
+def test_same_metrics_on_one_and_two_replicas(result):
+    one, two = result["summaries"]["one"], result["summaries"]["two"]
+    for name in METRICS:
+        assert one[name] == pytest.approx(two[name], rel=1e-5, abs=1e-6), name
+
+
+def test_replicas_see_the_same_random_labels(result):
+    assert result["num_labels"] == 256
+    assert result["labels_equal"]

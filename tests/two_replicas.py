@@ -1,0 +1,85 @@
+"""Run by test_distribute.py in a fresh process: the CPU split into two devices.
+
+One epoch with one replica and with two, at the same global batch, through the
+real `train_and_evaluate`; prints what the test compares, as JSON.
+"""
+
+import json
+import sys
+
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_rlr import data, datasets, experiment  # noqa: E402
+
+output_dir = sys.argv[1]
+config = experiment.Config(
+    dataset="digits",
+    model="small_cnn",
+    cnn_width=4,
+    cnn_feature_dim=16,
+    max_train_examples=256,
+    augment=True,
+    epochs=1,
+    batch_size=32,
+    learning_rate=0.05,
+    sync_batch_norm=True,
+    eval_batch_size=64,
+    verbose=0,
+)
+strategies = {
+    "one": tf.distribute.MirroredStrategy(["/cpu:0"]),
+    "two": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
+}
+summaries, weights = {}, {}
+for name, strategy in strategies.items():
+    summaries[name] = experiment.train_and_evaluate(
+        config, f"{output_dir}/{name}", strategy=strategy
+    )
+    model = keras.saving.load_model(f"{output_dir}/{name}/model.keras")
+    weights[name] = [w.numpy() for w in model.weights]
+
+# The random labels each replica sees: its half of every global batch.
+train = data.training_dataset(
+    datasets.load("digits", max_train_examples=256).train,
+    batch_size=32,
+    num_random_labels=10,
+    seed=0,
+    epochs=1,
+)
+single = np.concatenate([y["random_label"].numpy() for _, y in train])
+distributed = strategies["two"].experimental_distribute_dataset(train)
+per_replica = np.concatenate(
+    [
+        np.concatenate(
+            [
+                t.numpy()
+                for t in strategies["two"].experimental_local_results(y["random_label"])
+            ]
+        )
+        for _, y in distributed
+    ]
+)
+
+print(
+    json.dumps(
+        {
+            "replicas": [s.num_replicas_in_sync for s in strategies.values()],
+            "max_weight_diff": max(
+                float(np.max(np.abs(a - b)))
+                for a, b in zip(weights["one"], weights["two"], strict=True)
+            ),
+            "max_weight": max(float(np.max(np.abs(a))) for a in weights["one"]),
+            "summaries": summaries,
+            "labels_equal": bool(np.array_equal(single, per_replica)),
+            "num_labels": int(single.size),
+        }
+    )
+)
