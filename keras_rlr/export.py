@@ -24,7 +24,7 @@ def export_saved_model(model, path, image_shape=None):
         model: a built `RandomLabelModel`.
         path: the SavedModel directory to write.
         image_shape: `(H, W, channels)`; by default the shape the model was
-            built with.
+            built with (an unbuilt model is built for it).
 
     Example:
 
@@ -43,6 +43,8 @@ def export_saved_model(model, path, image_shape=None):
                 "pass image_shape=(H, W, channels). Received: image_shape=None"
             )
         image_shape = tuple(input_shape)[1:]
+    if not model.built:
+        model.build((None, *image_shape))
     spec = tf.TensorSpec((None, *image_shape), tf.float32, name="image")
 
     def serve(image):
