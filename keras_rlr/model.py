@@ -2,8 +2,10 @@
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from keras_rlr import losses
+from keras_rlr.copied_heads import CopiedHeads
 from keras_rlr.heads import RandomLabelHeads
 
 
@@ -30,7 +32,19 @@ class RandomLabelModel(keras.Model):
     it would without them.
 
     `model(x)` returns the class logits. `model.random_label_logits(x)` returns
-    the heads' logits, `(batch, C, R)`. The data is `(image, {"label": y,
+    the heads' logits, `(batch, C, R)`.
+
+    The heads can sit at any depth (docs/method.md, "Split point"): pass the
+    network's own last layers as `class_head` and `C` fused fresh copies of them
+    (`keras_rlr.CopiedHeads`) as `random_heads`, or let `from_classifier` split
+    an existing Keras classifier. The routing above is the same at every depth.
+
+    With `single_output=True` (paper A.5) there is no class head: the class
+    prediction is `p(c|x) = sum_r q[c, r]`, the extractor learns from `L_reg`
+    alone and the heads from `L_rand`. `model(x)` then returns the class
+    log-probabilities `log p(c|x)`: logits whose softmax is `p(c|x)`, so code
+    written for logits works on both variants. `accuracy` and `class_loss`
+    (logged, not trained) use this summed prediction. The data is `(image, {"label": y,
     "random_label": rho})`. Logged metrics: `loss` (the sum of every applied
     objective, `L_class + reg_lambda * L_reg + L_rand` plus weight penalties),
     `class_loss`, `random_label_loss`, `reg_loss`, `accuracy` (class) and
@@ -43,10 +57,18 @@ class RandomLabelModel(keras.Model):
         num_random_labels: `R` (at least 2); chance accuracy is `1 / R`.
         reg_lambda: weight of `L_reg` in the extractor's objective (>= 0).
         label_smoothing: label smoothing of the class loss only, in `[0, 1)`.
-        weight_decay: L2 coefficient on the class head's kernel, so that its
-            gradient is `weight_decay * kernel` (as `torch.optim.SGD`'s
-            `weight_decay`). The random heads are never decayed: they are the
-            measuring instrument.
+        weight_decay: L2 coefficient on the default class head's kernel, so
+            that its gradient is `weight_decay * kernel` (as `torch.optim.SGD`'s
+            `weight_decay`). A given `class_head` brings its own regularizers.
+            The random heads are never decayed: they are the measuring
+            instrument.
+        class_head: a layer or model from features to `C` class logits
+            (default: `Dense(C)` in float32).
+        random_heads: a layer from features to `(batch, C, R)` logits
+            (default: `RandomLabelHeads(C, R)` in float32, which needs flat
+            features).
+        single_output: no class head; classes are predicted by the summed
+            joint probabilities of the heads (paper A.5).
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
     Example:
@@ -70,6 +92,9 @@ class RandomLabelModel(keras.Model):
         reg_lambda=0.0,
         label_smoothing=0.0,
         weight_decay=0.0,
+        class_head=None,
+        random_heads=None,
+        single_output=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -85,24 +110,50 @@ class RandomLabelModel(keras.Model):
             "label_smoothing", label_smoothing, 0 <= label_smoothing < 1, "in [0, 1)"
         )
         _check_arg("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
+        if single_output:
+            for name, value in (
+                ("class_head", class_head),
+                ("reg_lambda", reg_lambda or None),
+                ("label_smoothing", label_smoothing or None),
+            ):
+                _check_arg(
+                    name,
+                    value,
+                    value is None,
+                    "unset with single_output=True (no class head; the extractor "
+                    "learns from L_reg alone)",
+                )
+        elif class_head is not None:
+            _check_arg(
+                "weight_decay",
+                weight_decay,
+                not weight_decay,
+                "0 with a given class_head (give its layers their own "
+                "kernel_regularizer)",
+            )
         self.feature_extractor = feature_extractor
         self.num_classes = int(num_classes)
         self.num_random_labels = int(num_random_labels)
         self.reg_lambda = float(reg_lambda)
         self.label_smoothing = float(label_smoothing)
         self.weight_decay = float(weight_decay)
+        self.single_output = bool(single_output)
         # The last layers and every softmax stay in float32 under mixed precision.
-        self.class_head = keras.layers.Dense(
-            num_classes,
-            kernel_regularizer=(
-                keras.regularizers.L2(weight_decay / 2) if weight_decay else None
-            ),
-            dtype="float32",
-            name="class_head",
-        )
-        self.random_heads = RandomLabelHeads(
-            num_classes, num_random_labels, dtype="float32", name="random_heads"
-        )
+        if class_head is None and not single_output:
+            class_head = keras.layers.Dense(
+                num_classes,
+                kernel_regularizer=(
+                    keras.regularizers.L2(weight_decay / 2) if weight_decay else None
+                ),
+                dtype="float32",
+                name="class_head",
+            )
+        self.class_head = class_head
+        if random_heads is None:
+            random_heads = RandomLabelHeads(
+                num_classes, num_random_labels, dtype="float32", name="random_heads"
+            )
+        self.random_heads = random_heads
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.class_loss_tracker = keras.metrics.Mean(name="class_loss")
         self.random_label_loss_tracker = keras.metrics.Mean(name="random_label_loss")
@@ -117,6 +168,102 @@ class RandomLabelModel(keras.Model):
         if isinstance(input_shape, tuple) and feature_extractor.built:
             self.build(input_shape)
 
+    @classmethod
+    def from_classifier(
+        cls,
+        classifier,
+        split_layer=None,
+        num_random_labels=10,
+        width_multiplier=1.0,
+        conv_implementation="auto",
+        single_output=False,
+        **kwargs,
+    ):
+        """Splits a functional Keras classifier and puts copies of its tail on top.
+
+        The paper's copy-depth heads on any network: the layers from
+        `split_layer` to the output form the tail. The feature extractor is the
+        classifier up to the tail's input (it shares the classifier's layers);
+        the class head is the tail itself (fresh layers holding the tail's
+        current weights); the random heads are `C` fresh copies of the tail,
+        fused into one `CopiedHeads` layer, each ending in `R` outputs. A final
+        softmax (an activation of the last `Dense`, or a `Softmax` /
+        `Activation("softmax")` layer) is removed: the class head returns
+        logits. Splitting at the first layer copies the whole network: the
+        extractor is then the identity, with no weights.
+
+        Args:
+            classifier: a functional `keras.Model` with one input and one
+                output, `(batch, C)`.
+            split_layer: name of the first layer of the tail (default: the last
+                `Dense` layer, i.e. the split sits at its input). The tail from
+                it to the output must be a chain (no layer with several inputs)
+                of layers that `CopiedHeads` supports, ending in a `Dense`.
+            num_random_labels: `R`.
+            width_multiplier: widens the hidden layers of the copies.
+            conv_implementation: how the copies' convolutions run (see
+                `CopiedHeads`).
+            single_output: no class head (paper A.5).
+            **kwargs: further `RandomLabelModel` arguments (`reg_lambda`,
+                `label_smoothing`, `name`, ...). Weight decay comes from the
+                classifier's own kernel regularizers.
+
+        Returns:
+            A built `RandomLabelModel`.
+
+        Example:
+
+        ```python
+        vgg = keras_rlr.backbones.vgg16(num_classes=100, width=0.25)
+        model = keras_rlr.RandomLabelModel.from_classifier(
+            vgg, split_layer=keras_rlr.backbones.vgg16_split_layer(7)
+        )
+        ```
+        """
+        tail, tail_input = _split(classifier, split_layer)
+        last = tail[-1]
+        num_classes = int(last.units)
+        image = classifier.inputs[0]
+        if tail_input is image:
+            # Copy the whole network: an extractor without weights.
+            feature_extractor = keras.Model(image, image, name="identity")
+        else:
+            feature_extractor = keras.Model(
+                image, tail_input, name=f"{classifier.name}_extractor"
+            )
+        class_head = None
+        if not single_output:
+            inputs = keras.Input(tuple(tail_input.shape[1:]), name="features")
+            x = inputs
+            clones = []
+            for layer in tail:
+                config = layer.get_config()
+                if layer is last:
+                    config["activation"] = "linear"
+                clone = layer.__class__.from_config(config)
+                x = clone(x)
+                clones.append((clone, layer))
+            for clone, layer in clones:
+                clone.set_weights(layer.get_weights())
+            class_head = keras.Model(inputs, x, name="class_head")
+        random_heads = CopiedHeads(
+            tail,
+            num_copies=num_classes,
+            num_outputs=num_random_labels,
+            width_multiplier=width_multiplier,
+            conv_implementation=conv_implementation,
+            name="random_heads",
+        )
+        return cls(
+            feature_extractor,
+            num_classes=num_classes,
+            num_random_labels=num_random_labels,
+            class_head=class_head,
+            random_heads=random_heads,
+            single_output=single_output,
+            **kwargs,
+        )
+
     # -- Structure -------------------------------------------------------------
 
     def build(self, input_shape):
@@ -125,18 +272,33 @@ class RandomLabelModel(keras.Model):
         if not self.feature_extractor.built:
             self.feature_extractor.build(input_shape)
         feature_shape = self.feature_extractor.compute_output_shape(input_shape)
-        if len(feature_shape) != 2:
+        flat_heads = isinstance(self.random_heads, RandomLabelHeads) or isinstance(
+            self.class_head, keras.layers.Dense
+        )
+        if flat_heads and len(feature_shape) != 2:
             raise ValueError(
                 "The feature extractor must return flat features (batch, D); add a "
                 "pooling or Flatten layer at its end. "
                 f"Received: feature shape={feature_shape}"
             )
         for head in (self.class_head, self.random_heads):
-            if not head.built:
+            if head is not None and not head.built:
                 head.build(feature_shape)
+        if not self.feature_extractor.trainable_weights:
+            logging.warning(
+                "The feature extractor of %s has no trainable weights (the heads "
+                "copy the whole network): L_reg has nothing to train, and "
+                "reg_lambda has no effect.",
+                self.name,
+            )
 
     def call(self, inputs, training=None):
-        return self.class_head(self.feature_extractor(inputs, training=training))
+        features = self.feature_extractor(inputs, training=training)
+        if self.single_output:
+            return summed_class_log_probs(
+                self.random_heads(features, training=training)
+            )
+        return self.class_head(features, training=training)
 
     def random_label_logits(self, inputs, training=False):
         """The random-label heads' logits `(batch, C, R)` for `inputs`."""
@@ -144,7 +306,10 @@ class RandomLabelModel(keras.Model):
 
     def _forward(self, inputs, training):
         features = self.feature_extractor(inputs, training=training)
-        return self.class_head(features), self.random_heads(features)
+        head_logits = self.random_heads(features, training=training)
+        if self.single_output:
+            return summed_class_log_probs(head_logits), head_logits
+        return self.class_head(features, training=training), head_logits
 
     # -- Training --------------------------------------------------------------
 
@@ -169,7 +334,7 @@ class RandomLabelModel(keras.Model):
             penalty = self._weight_penalty()
             # Average over the *global* batch: optimizer.apply sums replicas.
             class_path_loss = tf.nn.compute_average_loss(
-                per_example["class_loss"] + self.reg_lambda * per_example["reg_loss"]
+                self._class_path_objective(per_example)
             ) + tf.nn.scale_regularization_loss(penalty)
             heads_loss = tf.nn.compute_average_loss(per_example["random_label_loss"])
             # Loss scaling (mixed_float16): a no-op for other optimizers.
@@ -178,9 +343,8 @@ class RandomLabelModel(keras.Model):
 
         # Two vector-Jacobian products through the one forward pass: each loss
         # reaches only its own variables, never a summed cotangent on the logits.
-        class_path_vars = (
-            self.feature_extractor.trainable_variables
-            + self.class_head.trainable_variables
+        class_path_vars = self.feature_extractor.trainable_variables + (
+            self.class_head.trainable_variables if self.class_head is not None else []
         )
         head_vars = self.random_heads.trainable_variables
         gradients = tape.gradient(class_path_loss, class_path_vars)
@@ -257,10 +421,18 @@ class RandomLabelModel(keras.Model):
             "reg_loss": losses.reg_loss(labels, head_logits),
         }
 
+    def _class_path_objective(self, per_example):
+        # What the extractor (and the class head) minimize, per example.
+        if self.single_output:
+            return per_example["reg_loss"]
+        return per_example["class_loss"] + self.reg_lambda * per_example["reg_loss"]
+
     def _weight_penalty(self):
         # Kernel regularizers of the extractor and the class head; the heads
         # have none (see `weight_decay`).
-        penalties = self.feature_extractor.losses + self.class_head.losses
+        penalties = self.feature_extractor.losses + (
+            self.class_head.losses if self.class_head is not None else []
+        )
         return tf.add_n(penalties) if penalties else tf.constant(0.0)
 
     def _update_metrics(
@@ -268,9 +440,7 @@ class RandomLabelModel(keras.Model):
     ):
         batch = tf.shape(labels)[0]
         total = (
-            per_example["class_loss"]
-            + self.reg_lambda * per_example["reg_loss"]
-            + per_example["random_label_loss"]
+            self._class_path_objective(per_example) + per_example["random_label_loss"]
         )
         self.loss_tracker.update_state(tf.reduce_mean(total) + penalty, batch)
         for name, tracker in (
@@ -298,15 +468,97 @@ class RandomLabelModel(keras.Model):
             "reg_lambda": self.reg_lambda,
             "label_smoothing": self.label_smoothing,
             "weight_decay": self.weight_decay,
+            "class_head": keras.saving.serialize_keras_object(self.class_head),
+            "random_heads": keras.saving.serialize_keras_object(self.random_heads),
+            "single_output": self.single_output,
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["feature_extractor"] = keras.saving.deserialize_keras_object(
-            config["feature_extractor"]
-        )
+        for key in ("feature_extractor", "class_head", "random_heads"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def _split(classifier, split_layer):
+    """The tail of layers from `split_layer` to the output, and its input tensor."""
+    if not isinstance(classifier, keras.Model) or not getattr(
+        classifier, "_operations", None
+    ):
+        raise ValueError(
+            "from_classifier needs a functional keras.Model (built with "
+            f"keras.Input). Received: classifier={classifier!r}"
+        )
+    if len(classifier.inputs) != 1 or len(classifier.outputs) != 1:
+        raise ValueError(
+            "from_classifier needs a classifier with one input and one output. "
+            f"Received: {len(classifier.inputs)} inputs, "
+            f"{len(classifier.outputs)} outputs"
+        )
+    names = [layer.name for layer in classifier.layers]
+    if split_layer is not None and split_layer not in names:
+        raise ValueError(
+            f"The classifier has no layer named {split_layer!r}; its layers are "
+            f"{names}. Received: split_layer={split_layer!r}"
+        )
+    chain, tensor = [], classifier.outputs[0]
+    while True:
+        layer, node_index, _ = tensor._keras_history
+        if isinstance(layer, keras.layers.InputLayer):
+            raise ValueError(
+                f"Layer {split_layer!r} is not on the path from the input to the "
+                f"output. Received: split_layer={split_layer!r}"
+            )
+        inputs = layer._inbound_nodes[node_index].input_tensors
+        if len(inputs) != 1:
+            raise ValueError(
+                f"Cannot split the classifier at {split_layer!r}: the layers "
+                f"after it branch and merge at {layer.name!r} ({len(inputs)} "
+                "inputs), and only a chain of layers can be copied. Split at a "
+                f"layer after {layer.name!r}. Received: split_layer={split_layer!r}"
+            )
+        chain.append(layer)
+        tensor = inputs[0]
+        if split_layer is None and isinstance(layer, keras.layers.Dense):
+            break
+        if layer.name == split_layer:
+            break
+    tail = chain[::-1]
+    # The class head returns logits: a trailing softmax is dropped.
+    while tail and _is_softmax(tail[-1]):
+        tail.pop()
+    if not tail or not isinstance(tail[-1], keras.layers.Dense):
+        raise ValueError(
+            "The classifier must end with a Dense layer (then an optional "
+            f"softmax). Received: last layer={chain[0].name!r}"
+        )
+    last = tail[-1]
+    if last.get_config().get("activation") not in ("linear", "softmax"):
+        raise ValueError(
+            f"The last Dense layer {last.name!r} must return logits or softmax "
+            f"probabilities. Received: activation={last.get_config()['activation']!r}"
+        )
+    return tail, tensor
+
+
+def _is_softmax(layer):
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    return isinstance(layer, keras.layers.Activation) and (
+        layer.get_config().get("activation") == "softmax"
+    )
+
+
+def summed_class_log_probs(head_logits):
+    """`log p(c|x) = log sum_r q[c, r]`, `(batch, C)`: the single-output prediction.
+
+    `q` is the joint softmax over all `C * R` head logits, so the result is a
+    normalized log-probability (its `logsumexp` over classes is 0) and also a
+    valid logit vector.
+    """
+    return keras.ops.logsumexp(losses.joint_log_softmax(head_logits), axis=-1)
 
 
 def _check_arg(name, value, ok, expected):

@@ -1,0 +1,110 @@
+r"""Which per-copy convolution is fastest here: grouped, a loop, or patches?
+
+    python benchmarks/conv_candidates.py
+
+`CopiedHeads` runs `C` copies of a convolution, copy `c` on its own channel
+slice of a `(batch, H, W, C * in)` tensor. Three candidates compute the same
+numbers (`keras_rlr.copied_heads.per_copy_conv`):
+
+- `grouped`: one `Conv2D`-style grouped convolution (`groups = C`);
+- `loop`: `C` ordinary convolutions on channel slices, concatenated;
+- `patches`: extract 3x3 patches once, then one batched matrix product over the
+  copies.
+
+Each case times a training step's worth of work (forward, then gradients with
+respect to the input and the kernel) in a `tf.function`, on shapes of the
+copied VGG16 convolutions (batch 32). The candidates alternate in a rotating
+order, round after round; the printed ratio is the median over rounds of each
+candidate's time over `loop`'s time in the same round. The result decides
+`copied_heads.AUTO_CONV` per device type (README, "Heads at any depth").
+"""
+
+import statistics
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from keras_rlr.copied_heads import per_copy_conv
+
+flags.DEFINE_integer("batch_size", 32, "Batch size.")
+flags.DEFINE_integer("rounds", 7, "Rounds; each times every candidate.")
+flags.DEFINE_integer("steps_per_round", 3, "Timed steps per candidate per round.")
+FLAGS = flags.FLAGS
+
+CANDIDATES = ("loop", "grouped", "patches")
+# (copies C, spatial size H = W, channels in, channels out): VGG16 convolutions
+# on 32x32 inputs at width 1/4 (C = 100) and full width (C = 10).
+CASES = (
+    (100, 2, 128, 128),
+    (100, 4, 64, 128),
+    (100, 8, 64, 64),
+    (10, 2, 512, 512),
+    (10, 8, 256, 256),
+)
+
+
+def make_step(implementation):
+    @tf.function(jit_compile=False)
+    def step(x, kernel):
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = per_copy_conv(x, kernel, implementation=implementation)
+            loss = tf.reduce_sum(y * y)
+        return tape.gradient(loss, [x, kernel])
+
+    return step
+
+
+def time_case(copies, size, channels_in, channels_out):
+    rng = np.random.default_rng(0)
+    x = tf.constant(
+        rng.normal(size=(FLAGS.batch_size, size, size, copies * channels_in)),
+        tf.float32,
+    )
+    kernel = tf.constant(
+        rng.normal(size=(copies, 3, 3, channels_in, channels_out)) * 0.05, tf.float32
+    )
+    steps = {name: make_step(name) for name in CANDIDATES}
+    reference = steps["loop"](x, kernel)
+    for step in steps.values():  # trace, warm up and check agreement
+        for got, want in zip(step(x, kernel), reference, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+    times = {name: [] for name in CANDIDATES}
+    for round_index in range(FLAGS.rounds):
+        shift = round_index % len(CANDIDATES)
+        for name in CANDIDATES[shift:] + CANDIDATES[:shift]:
+            start = time.perf_counter()
+            for _ in range(FLAGS.steps_per_round):
+                [g.numpy() for g in steps[name](x, kernel)]
+            times[name].append((time.perf_counter() - start) / FLAGS.steps_per_round)
+    return times
+
+
+def main(argv):
+    del argv
+    device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+    print(
+        f"{device}; batch {FLAGS.batch_size}, {FLAGS.rounds} rounds x "
+        f"{FLAGS.steps_per_round} steps; forward + input and kernel gradients"
+    )
+    header = f"{'C':>4}{'HxW':>6}{'in->out':>10}"
+    for name in CANDIDATES:
+        header += f"{name + ' (s)':>14}{'ratio':>7}"
+    print(header)
+    for case in CASES:
+        times = time_case(*case)
+        copies, size, channels_in, channels_out = case
+        line = f"{copies:>4}{f'{size}x{size}':>6}{f'{channels_in}->{channels_out}':>10}"
+        for name in CANDIDATES:
+            ratios = [t / r for t, r in zip(times[name], times["loop"], strict=True)]
+            line += (
+                f"{statistics.median(times[name]):>14.4f}"
+                f"{statistics.median(ratios):>7.2f}"
+            )
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
