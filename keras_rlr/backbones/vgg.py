@@ -14,6 +14,7 @@ def vgg16(
     width=1.0,
     dropout=0.0,
     weight_decay=0.0,
+    sync_batch_norm=False,
     name="vgg16",
 ):
     """VGG16 for small images: 13 conv + 3 dense layers, logits out.
@@ -44,6 +45,8 @@ def vgg16(
         dropout: dropout rate after `fc1` and `fc2`.
         weight_decay: L2 coefficient on every kernel, so that the gradient
             gains `weight_decay * kernel` (torch's SGD `weight_decay`).
+        sync_batch_norm: batch-norm statistics over the global batch under a
+            distribution strategy.
         name: model name.
 
     Returns:
@@ -87,7 +90,10 @@ def vgg16(
             )(x)
             # momentum 0.9 is torch's 0.1.
             x = layers.BatchNormalization(
-                momentum=0.9, epsilon=1e-5, name=f"conv{index}_bn"
+                momentum=0.9,
+                epsilon=1e-5,
+                synchronized=sync_batch_norm,
+                name=f"conv{index}_bn",
             )(x)
             x = layers.ReLU(name=f"conv{index}_relu")(x)
         x = layers.MaxPooling2D(2, padding="same", name=f"pool{block + 1}")(x)
