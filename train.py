@@ -52,9 +52,10 @@ flags.DEFINE_bool(
 flags.DEFINE_enum(
     "model",
     "wide_resnet",
-    ["wide_resnet", "small_cnn"],
-    "Feature extractor: a WideResNet (--wrn_depth, --wrn_width) or the small CNN "
-    "(--cnn_width, --cnn_feature_dim).",
+    ["wide_resnet", "small_cnn", "vgg16"],
+    "Feature extractor: a WideResNet (--wrn_depth, --wrn_width), the small CNN "
+    "(--cnn_width, --cnn_feature_dim), or the CIFAR VGG16 classifier split "
+    "--copy_depth layers before its output (--vgg_width).",
 )
 flags.DEFINE_integer("wrn_depth", 16, "WideResNet depth, 6n + 4.", lower_bound=10)
 flags.DEFINE_integer("wrn_width", 4, "WideResNet widening factor.", lower_bound=1)
@@ -63,6 +64,13 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer(
     "cnn_feature_dim", 256, "Feature size of the small CNN.", lower_bound=1
+)
+flags.DEFINE_float(
+    "vgg_width",
+    1.0,
+    "Multiplies VGG16's hidden widths (64...512 channels, 512 dense units); "
+    "below 1 for slim CPU versions with the same 16 layers.",
+    lower_bound=1e-6,
 )
 
 # -- Optimization ----------------------------------------------------------------
@@ -113,6 +121,29 @@ flags.DEFINE_float(
     "Weight of the random-label regularizer L_reg in the extractor's loss "
     "(0: the heads only measure).",
     lower_bound=0.0,
+)
+flags.DEFINE_integer(
+    "copy_depth",
+    1,
+    "Split the network this many layers before its output: the class path keeps "
+    "its last copy_depth layers, each random-label head is a fresh copy of them "
+    "with R outputs. 1: dense heads on the features; 2...16 need --model=vgg16 "
+    "(16 copies the whole network, and L_reg has nothing to train).",
+    lower_bound=1,
+    upper_bound=16,
+)
+flags.DEFINE_float(
+    "copy_width_multiplier",
+    1.0,
+    "Widens the hidden layers of the copied heads (capacity control).",
+    lower_bound=1e-6,
+)
+flags.DEFINE_bool(
+    "single_output",
+    False,
+    "No class head: classes are predicted by sum_r q[c, r]; the extractor "
+    "learns from L_reg alone (paper A.5; needs --reg_lambda=0 and "
+    "--label_smoothing=0).",
 )
 
 # -- Scale and precision ---------------------------------------------------------

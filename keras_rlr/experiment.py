@@ -24,11 +24,11 @@ import tensorflow as tf
 from absl import logging
 
 from keras_rlr import backbones, data, datasets, distribute, export, plotting
-from keras_rlr.callbacks import TrainSetEvaluation
+from keras_rlr.callbacks import BackupAndRestore, TrainSetEvaluation
 from keras_rlr.model import RandomLabelModel
 from keras_rlr.run_directory import RunDirectory, RunDirectoryError
 
-MODELS = ("wide_resnet", "small_cnn")
+MODELS = ("wide_resnet", "small_cnn", "vgg16")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 JIT_MODES = ("off", "on", "auto")
 
@@ -56,6 +56,7 @@ class Config:
     wrn_width: int = 4
     cnn_width: int = 32
     cnn_feature_dim: int = 256
+    vgg_width: float = 1.0
     # Optimization: SGD with momentum, cosine schedule, no regularization.
     epochs: int = 200
     batch_size: int = 256
@@ -67,6 +68,9 @@ class Config:
     # Random-label heads.
     num_random_labels: int = 10
     reg_lambda: float = 0.0
+    copy_depth: int = 1  # 1: dense heads on the features; > 1: VGG16 only
+    copy_width_multiplier: float = 1.0
+    single_output: bool = False
     # Scale and precision.
     sync_batch_norm: bool = False
     mixed_precision: str = "float32"
@@ -99,9 +103,35 @@ def build_model(config, image_shape, num_classes):
             weight_decay=config.weight_decay,
             sync_batch_norm=config.sync_batch_norm,
         )
+    elif config.model == "vgg16":
+        # The heads are copies of the last copy_depth layers; weight decay sits
+        # in the network's own kernels (extractor and class head), never in
+        # the copies.
+        classifier = backbones.vgg16(
+            num_classes=num_classes,
+            input_shape=image_shape,
+            width=config.vgg_width,
+            dropout=config.dropout,
+            weight_decay=config.weight_decay,
+            sync_batch_norm=config.sync_batch_norm,
+        )
+        return RandomLabelModel.from_classifier(
+            classifier,
+            split_layer=backbones.vgg16_split_layer(config.copy_depth),
+            num_random_labels=config.num_random_labels,
+            width_multiplier=config.copy_width_multiplier,
+            single_output=config.single_output,
+            reg_lambda=config.reg_lambda,
+            label_smoothing=config.label_smoothing,
+        )
     else:
         raise ValueError(
             f"Unknown model: expected one of {MODELS}. Received: model={config.model!r}"
+        )
+    if config.copy_depth != 1:
+        raise ValueError(
+            "copy_depth > 1 needs --model=vgg16 (other models put dense heads on "
+            f"their features, copy depth 1). Received: copy_depth={config.copy_depth}"
         )
     return RandomLabelModel(
         extractor,
@@ -109,7 +139,8 @@ def build_model(config, image_shape, num_classes):
         num_random_labels=config.num_random_labels,
         reg_lambda=config.reg_lambda,
         label_smoothing=config.label_smoothing,
-        weight_decay=config.weight_decay,
+        weight_decay=0.0 if config.single_output else config.weight_decay,
+        single_output=config.single_output,
     )
 
 
@@ -229,7 +260,7 @@ def _train(run, config, strategy, initial_epoch):
         keras.callbacks.CSVLogger(run.file("history.csv"), append=initial_epoch > 0),
         keras.callbacks.TensorBoard(run.file("tensorboard")),
         # After the logs are written: a backup means its epoch is complete.
-        keras.callbacks.BackupAndRestore(
+        BackupAndRestore(
             run.backup_dir, double_checkpoint=True, delete_checkpoint=False
         ),
         keras.callbacks.TerminateOnNaN(),
