@@ -239,3 +239,71 @@ def test_extractor_must_return_flat_features():
     conv = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
     with pytest.raises(ValueError, match="flat features"):
         keras_rlr.RandomLabelModel(conv, num_classes=C, num_random_labels=R)
+
+
+def test_routing_with_copied_heads_at_depth_three():
+    # Split 3 layers before the output: the class path keeps conv2, fc1, fc2;
+    # the heads are C fused copies of them. Same routing as with dense heads.
+    lr, lam = 0.1, 0.7
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((5, 5, 2))
+    h = keras.layers.Conv2D(3, 3, padding="same", activation="tanh", name="conv1")(
+        inputs
+    )
+    h = keras.layers.Conv2D(4, 3, padding="same", name="conv2")(h)
+    h = keras.layers.Activation("tanh", name="conv2_tanh")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    h = keras.layers.Dense(5, activation="tanh", name="fc1")(h)
+    classifier = keras.Model(inputs, keras.layers.Dense(C, name="fc2")(h))
+    model = keras_rlr.RandomLabelModel.from_classifier(
+        classifier, split_layer="conv2", num_random_labels=R, reg_lambda=lam
+    )
+    model.compile(optimizer=keras.optimizers.SGD(lr))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 5, 5, 2))
+    labels, rho = rng.integers(0, C, 16), rng.integers(0, R, 16)
+    groups = (
+        model.feature_extractor.trainable_variables,
+        model.class_head.trainable_variables,
+        model.random_heads.trainable_variables,
+    )
+    old = [[v.numpy() for v in group] for group in groups]
+
+    # Independent computation in float64: the network written out with tf.nn.
+    params = [[tf.Variable(w.astype(np.float64)) for w in group] for group in old]
+    (w1, b1), tail, heads = params
+
+    def conv(a, kernel, bias):
+        return tf.nn.conv2d(a, kernel, strides=1, padding="SAME") + bias
+
+    def tail_logits(f, w2, b2, w3, b3, w4, b4):
+        a = tf.reshape(tf.tanh(conv(f, w2, b2)), (len(x), -1))
+        return tf.tanh(a @ w3 + b3) @ w4 + b4
+
+    with tf.GradientTape(persistent=True) as tape:
+        f = tf.tanh(conv(x, w1, b1))
+        log_p = tf.nn.log_softmax(tail_logits(f, *tail))
+        z = tf.stack([tail_logits(f, *[w[c] for w in heads]) for c in range(C)], axis=1)
+        log_q = tf.reshape(tf.nn.log_softmax(tf.reshape(z, (len(x), -1))), (-1, C, R))
+        l_class = -tf.reduce_mean(tf.gather(log_p, labels, axis=1, batch_dims=1))
+        own_head = tf.gather(log_q, labels, axis=1, batch_dims=1)
+        l_reg = -tf.reduce_mean(own_head)
+        l_rand = -tf.reduce_mean(tf.gather(own_head, rho, axis=1, batch_dims=1))
+        extractor_objective = l_class + lam * l_reg
+    grads = (
+        tape.gradient(extractor_objective, params[0]),
+        tape.gradient(l_class, params[1]),
+        tape.gradient(l_rand, params[2]),
+    )
+    assert np.abs(tape.gradient(l_reg, params[0])[0].numpy()).max() > 1e-4
+
+    model.train_on_batch(x.astype(np.float32), {"label": labels, "random_label": rho})
+    for group, before, grad in zip(groups, old, grads, strict=True):
+        for variable, w, g in zip(group, before, grad, strict=True):
+            np.testing.assert_allclose(
+                variable.numpy(),
+                w - lr * g.numpy(),
+                rtol=1e-4,
+                atol=1e-6,
+                err_msg=variable.path,
+            )
