@@ -58,7 +58,10 @@ class RunDirectory:
         changed = {
             key: (previous.get(key), value)
             for key, value in config.items()
-            if key not in _RESUMABLE_CHANGES and previous.get(key) != value
+            # A key the old config lacks came with a newer version of the code.
+            if key in previous
+            and key not in _RESUMABLE_CHANGES
+            and previous[key] != value
         }
         if changed and self.resume_epoch() > 0:
             details = ", ".join(
