@@ -31,16 +31,20 @@ from keras_rlr.copied_heads import per_copy_conv
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_integer("rounds", 7, "Rounds; each times every candidate.")
 flags.DEFINE_integer("steps_per_round", 3, "Timed steps per candidate per round.")
+flags.DEFINE_list(
+    "cases", [], "Only these cases, as C:H:in:out (default: all of CASES)."
+)
 FLAGS = flags.FLAGS
 
 CANDIDATES = ("loop", "grouped", "patches")
 # (copies C, spatial size H = W, channels in, channels out): VGG16 convolutions
-# on 32x32 inputs at width 1/4 (C = 100) and full width (C = 10).
+# on 32x32 inputs at width 1/8 (C = 100) and full width (C = 10).
 CASES = (
-    (100, 2, 128, 128),
-    (100, 4, 64, 128),
-    (100, 8, 64, 64),
+    (100, 2, 64, 64),
+    (100, 4, 32, 64),
+    (100, 8, 32, 32),
     (10, 2, 512, 512),
+    (10, 4, 256, 512),
     (10, 8, 256, 256),
 )
 
@@ -93,7 +97,8 @@ def main(argv):
     for name in CANDIDATES:
         header += f"{name + ' (s)':>14}{'ratio':>7}"
     print(header)
-    for case in CASES:
+    cases = [tuple(int(v) for v in c.split(":")) for c in FLAGS.cases] or CASES
+    for case in cases:
         times = time_case(*case)
         copies, size, channels_in, channels_out = case
         line = f"{copies:>4}{f'{size}x{size}':>6}{f'{channels_in}->{channels_out}':>10}"

@@ -9,9 +9,12 @@ CONV_IMPLEMENTATIONS = ("auto", "grouped", "loop", "patches")
 
 # Which per-copy convolution `conv_implementation="auto"` runs, per device
 # type: the fastest in `benchmarks/conv_candidates.py` (numbers in README,
-# "Heads at any depth"). On this project's CPU, grouped convolution was the
-# slowest by far (KERAS_NOTES item 12); cuDNN runs grouped convolutions natively.
+# "Heads at any depth"). On this project's CPU, grouped convolution was 29x to
+# 94x slower than a loop (KERAS_NOTES item 12); patches beat the loop on maps
+# of at most `PATCHES_MAX_PIXELS` output pixels, the loop won on larger maps.
+# On GPUs cuDNN runs grouped convolutions natively (not measured here).
 AUTO_CONV = {"cpu": "loop", "gpu": "grouped"}
+PATCHES_MAX_PIXELS = 4
 
 _ELEMENTWISE = (
     "ReLU",
@@ -50,7 +53,8 @@ class CopiedHeads(keras.layers.Layer):
       later convolutions run as `conv_implementation` says (`"grouped"`: one
       grouped convolution; `"loop"`: `C` convolutions on channel slices;
       `"patches"`: one batched matrix product over extracted patches;
-      `"auto"`: the fastest measured for the device type, `AUTO_CONV`);
+      `"auto"`: the fastest measured for the device type and map size,
+      `AUTO_CONV` and `PATCHES_MAX_PIXELS`);
     - `Flatten` reorders each copy's features as a separate copy's `Flatten`
       would.
 
@@ -228,6 +232,9 @@ class CopiedHeads(keras.layers.Layer):
         implementation = self.conv_implementation
         if implementation == "auto":
             implementation = AUTO_CONV[_device_type()]
+            pixels = x.shape[1] * x.shape[2] // (config["strides"][0] ** 2)
+            if implementation == "loop" and pixels <= PATCHES_MAX_PIXELS:
+                implementation = "patches"
         y = per_copy_conv(
             x,
             step["kernel"],
