@@ -141,10 +141,18 @@ def training_dataset(
     stream = functools.reduce(
         tf.data.Dataset.concatenate, map(one_epoch, range(initial_epoch, epochs))
     )
+    # The stream names its source once per epoch. tf.data's static graph
+    # rewrites serialize the whole graph, copying an in-memory source (NumPy
+    # arrays are graph constants) once per epoch: 6.9 GB and 15 s before the
+    # first batch for 50 epochs of 10k CIFAR-sized images, against 0.9 GB and
+    # 1 s without them. Autotuning stays on.
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
     return (
         stream.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .batch(batch_size, drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
     )
 
 
