@@ -147,3 +147,38 @@ def test_quickstart_shows_the_phenomenon(tmp_path):
     std = (chance * (1 - chance) / summary["num_test_examples"]) ** 0.5
     assert summary["num_test_examples"] == 360
     assert abs(summary["val_random_label_accuracy"] - chance) <= 3 * std
+
+
+def test_scale_and_ship_flags_end_to_end(tmp_path):
+    """multi_worker on one worker, bfloat16, XLA auto, export: a run still works."""
+    export_dir = tmp_path / "saved"
+    result = run_train(
+        "--flagfile=configs/quickstart.cfg",
+        f"--output_dir={tmp_path / 'run'}",
+        "--epochs=1",
+        "--max_train_examples=128",
+        "--cnn_width=4",
+        "--cnn_feature_dim=8",
+        "--strategy=multi_worker",
+        "--sync_batch_norm",
+        "--mixed_precision=mixed_bfloat16",
+        "--jit_compile=auto",
+        f"--export_dir={export_dir}",
+        "--verbose=0",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "run" / "summary.json").is_file()
+    assert (export_dir / "saved_model.pb").is_file()
+    flags = (tmp_path / "run" / "flags.txt").read_text()
+    assert "--mixed_precision=mixed_bfloat16" in flags
+
+
+def test_global_batch_must_split_over_replicas(tmp_path):
+    from keras_rlr import experiment
+
+    class ThreeReplicas:
+        num_replicas_in_sync = 3
+
+    config = experiment.Config(dataset="digits", model="small_cnn", batch_size=32)
+    with pytest.raises(experiment.RunError, match="batch_size=32"):
+        experiment.train_and_evaluate(config, str(tmp_path), strategy=ThreeReplicas())
