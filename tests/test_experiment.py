@@ -1,0 +1,44 @@
+"""train_and_evaluate on the CIFAR path: TFDS (mocked), WideResNet, augmentation."""
+
+import json
+
+import keras
+import pytest
+import tensorflow_datasets as tfds
+
+from keras_rlr import experiment
+
+
+def test_cifar_path_on_mocked_tfds(tmp_path):
+    config = experiment.Config(
+        dataset="cifar100",
+        model="wide_resnet",
+        wrn_depth=10,
+        wrn_width=1,
+        epochs=2,
+        batch_size=16,
+        dropout=0.1,
+        eval_batch_size=32,
+        verbose=0,
+    )
+    with tfds.testing.mock_data(
+        num_examples=48, policy=tfds.testing.MockPolicy.USE_CODE
+    ):
+        summary = experiment.train_and_evaluate(config, str(tmp_path))
+    assert summary["num_train_examples"] == 48
+    assert summary["num_test_examples"] == 48
+    assert summary["chance"] == pytest.approx(0.1)
+    # The CIFAR-100 classifier: 100 classes on WRN-10-1's 64 features.
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    assert model.num_classes == 100
+    assert tuple(model.random_heads.kernel.shape) == (64, 100 * 10)
+    history = (tmp_path / "history.csv").read_text().splitlines()
+    assert len(history) == 3
+    config_written = json.loads((tmp_path / "config.json").read_text())
+    assert config_written["dataset"] == "cifar100"
+
+
+def test_unknown_model_is_a_run_error(tmp_path):
+    config = experiment.Config(dataset="digits", model="resnet9000")
+    with pytest.raises(experiment.RunError, match="resnet9000"):
+        experiment.train_and_evaluate(config, str(tmp_path))
