@@ -188,6 +188,14 @@ flags.DEFINE_bool(
     "Enable TF op determinism: a rerun, or a run resumed after a crash, gives "
     "bit-identical weights (slower).",
 )
+flags.DEFINE_integer(
+    "train_eval_examples",
+    0,
+    "Measure train_accuracy and train_random_label_accuracy at each epoch end on "
+    "the first N training examples (0: all; an evaluation pass costs about a "
+    "third of a training epoch).",
+    lower_bound=0,
+)
 flags.DEFINE_string(
     "output_dir",
     None,

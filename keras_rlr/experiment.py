@@ -79,6 +79,7 @@ class Config:
     seed: int = 0
     deterministic: bool = False
     eval_batch_size: int = 512
+    train_eval_examples: int = 0  # 0: the whole training set
     export_dir: str | None = None
     verbose: int = 1
 
@@ -256,7 +257,12 @@ def _train(run, config, strategy, initial_epoch):
 
     callbacks = [
         # First: it adds train_* metrics to the logs that the others record.
-        TrainSetEvaluation(evaluation(splits.train, data.TRAIN_STREAM)),
+        TrainSetEvaluation(
+            evaluation(
+                splits.train.take(config.train_eval_examples or -1),
+                data.TRAIN_STREAM,
+            )
+        ),
         keras.callbacks.CSVLogger(run.file("history.csv"), append=initial_epoch > 0),
         keras.callbacks.TensorBoard(run.file("tensorboard")),
         # After the logs are written: a backup means its epoch is complete.

@@ -42,3 +42,32 @@ def test_unknown_model_is_a_run_error(tmp_path):
     config = experiment.Config(dataset="digits", model="resnet9000")
     with pytest.raises(experiment.RunError, match="resnet9000"):
         experiment.train_and_evaluate(config, str(tmp_path))
+
+
+def test_train_set_metrics_on_a_subset(tmp_path):
+    from keras_rlr import data, datasets
+
+    config = experiment.Config(
+        dataset="digits",
+        model="small_cnn",
+        cnn_width=4,
+        cnn_feature_dim=8,
+        epochs=1,
+        batch_size=64,
+        train_eval_examples=50,
+        verbose=0,
+    )
+    summary = experiment.train_and_evaluate(config, str(tmp_path))
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    first_50 = data.evaluation_dataset(
+        datasets.load("digits").train.take(50),
+        batch_size=64,
+        num_random_labels=10,
+        seed=0,
+        stream=data.TRAIN_STREAM,
+    )
+    expected = model.evaluate(first_50, return_dict=True, verbose=0)
+    assert summary["train_accuracy"] == pytest.approx(expected["accuracy"])
+    assert summary["train_random_label_accuracy"] == pytest.approx(
+        expected["random_label_accuracy"]
+    )
