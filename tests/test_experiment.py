@@ -5,6 +5,7 @@ import json
 import keras
 import pytest
 import tensorflow_datasets as tfds
+from train_utils import tiny_config
 
 from keras_rlr import experiment
 
@@ -39,7 +40,7 @@ def test_cifar_path_on_mocked_tfds(tmp_path):
 
 
 def test_unknown_model_is_a_run_error(tmp_path):
-    config = experiment.Config(dataset="digits", model="resnet9000")
+    config = tiny_config(model="resnet9000")
     with pytest.raises(experiment.RunError, match="resnet9000"):
         experiment.train_and_evaluate(config, str(tmp_path))
 
@@ -47,16 +48,7 @@ def test_unknown_model_is_a_run_error(tmp_path):
 def test_train_set_metrics_on_a_subset(tmp_path):
     from keras_rlr import data, datasets
 
-    config = experiment.Config(
-        dataset="digits",
-        model="small_cnn",
-        cnn_width=4,
-        cnn_feature_dim=8,
-        epochs=1,
-        batch_size=64,
-        train_eval_examples=50,
-        verbose=0,
-    )
+    config = tiny_config(max_train_examples=0, train_eval_examples=50)
     summary = experiment.train_and_evaluate(config, str(tmp_path))
     model = keras.saving.load_model(tmp_path / "model.keras")
     first_50 = data.evaluation_dataset(

@@ -10,11 +10,11 @@ import time
 import keras
 import numpy as np
 import pytest
+from train_utils import ROOT, tiny_config
 
-from keras_rlr.experiment import Config, RunError, train_and_evaluate
+from keras_rlr.experiment import RunError, train_and_evaluate
 from keras_rlr.run_directory import RunDirectory, RunDirectoryError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = [
     "--flagfile=configs/quickstart.cfg",
     "--epochs=4",
@@ -94,20 +94,6 @@ def test_same_history_as_an_uninterrupted_run(runs):
     assert [r["epoch"] for r in rows_b] == ["0", "1", "2", "3"]
     assert rows_a == rows_b
     assert not (killed / "backup").exists()  # removed once the run finished
-
-
-def tiny_config(**overrides):
-    return Config(
-        dataset="digits",
-        model="small_cnn",
-        cnn_width=4,
-        cnn_feature_dim=8,
-        epochs=1,
-        batch_size=64,
-        max_train_examples=128,
-        verbose=0,
-        **overrides,
-    )
 
 
 def test_corrupt_backup_is_named(tmp_path):

@@ -3,27 +3,12 @@
 import csv
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import pytest
+from train_utils import run_train, tiny_config
 
 import keras_rlr
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run_train(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "train.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +164,6 @@ def test_global_batch_must_split_over_replicas(tmp_path):
     class ThreeReplicas:
         num_replicas_in_sync = 3
 
-    config = experiment.Config(dataset="digits", model="small_cnn", batch_size=32)
+    config = tiny_config(batch_size=32)
     with pytest.raises(experiment.RunError, match="batch_size=32"):
         experiment.train_and_evaluate(config, str(tmp_path), strategy=ThreeReplicas())
