@@ -1,0 +1,252 @@
+"""The sweep runner: config parsing, grid expansion, seeds, skipping finished
+runs, resuming interrupted ones, failures, sharding, and the real entry point."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from keras_rlr import sweep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CONFIG = """\
+# python sweep.py --config=CONFIG
+--name=t
+--figure=fig2
+--base=configs/quickstart.cfg
+--output_dir={out}
+--seeds=0,1,2
+--set=epochs:1
+--panel=dropout
+--grid=dropout:0,0.5
+--panel=two_d
+--grid=weight_decay:0.0,1e-3
+--grid=label_smoothing:0,0.1
+"""
+
+# Stands in for train.py: records its arguments, "resumes" when its directory
+# exists, fails where FAIL_POINT names its point, writes summary.json.
+FAKE_TRAIN = textwrap.dedent(
+    """\
+    import json, os, sys, time
+    args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if "=" in a)
+    out = args["output_dir"]
+    resumed = os.path.isdir(out)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(os.path.dirname(out), "calls.jsonl"), "a") as f:
+        f.write(json.dumps(dict(args=sys.argv[1:], resumed=resumed,
+                                start=time.time())) + "\\n")
+    time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
+    if os.environ.get("FAIL_POINT") and os.environ["FAIL_POINT"] in out:
+        sys.exit(3)
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump({"seed": int(args["seed"])}, f)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def train_flags():
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        yield sweep.train_flags()
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.fixture
+def in_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def _sweep(train_flags, tmp_path, text=CONFIG):
+    config = sweep.parse_config_text(text.format(out=tmp_path / "sweep"), "t.cfg")
+    return sweep.expand(config, train_flags)
+
+
+def _calls(sweep_dir):
+    calls = []
+    for root, _, files in os.walk(sweep_dir):
+        if "calls.jsonl" in files:
+            with open(os.path.join(root, "calls.jsonl")) as f:
+                calls += [json.loads(line) for line in f]
+    return calls
+
+
+def test_grid_expands_to_points_times_seeds_with_a_shared_baseline(
+    train_flags, tmp_path, in_root
+):
+    s = _sweep(train_flags, tmp_path)
+    # dropout 0 and (weight_decay 0, label_smoothing 0) are both the base.
+    points = ["base", "dropout=0.5", "label_smoothing=0.1", "weight_decay=0.001"]
+    points.append("weight_decay=0.001,label_smoothing=0.1")
+    assert [r.point for r in s.runs] == [p for p in points for _ in range(3)]
+    assert [r.seed for r in s.runs] == [0, 1, 2] * 5
+    assert s.panel_points["dropout"] == [
+        ({"dropout": "0"}, "base"),
+        ({"dropout": "0.5"}, "dropout=0.5"),
+    ]
+    assert [p for _, p in s.panel_points["two_d"]] == [
+        "base",
+        "label_smoothing=0.1",
+        "weight_decay=0.001",
+        "weight_decay=0.001,label_smoothing=0.1",
+    ]
+    run = s.runs[-1]
+    assert s.command(run, python="py") == [
+        "py",
+        "train.py",
+        "--flagfile=configs/quickstart.cfg",
+        "--verbose=2",
+        "--epochs=1",
+        "--weight_decay=0.001",
+        "--label_smoothing=0.1",
+        "--seed=2",
+        f"--output_dir={tmp_path}/sweep/weight_decay=0.001,label_smoothing=0.1/seed_2",
+    ]
+    assert s.differs_from_paper["dataset"] == ("cifar100", "digits")
+    assert s.differs_from_paper["epochs"] == ("200", "1")
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("--grid=dropuot:0,1", "Unknown train.py flag --dropuot"),
+        ("--grid=dropout:a,b", "--dropout is a float flag"),
+        ("--grid=model:vgg17", "--model must be one of"),
+        ("--set=seed:3", "--seed is set by the sweep runner"),
+        ("--grid=dropout", "--grid takes flag:v1,v2"),
+        ("--gird=dropout:0", "expected one of --name="),
+        ("--base=configs/nope.cfg", "Base flagfile not found: 'configs/nope.cfg'"),
+    ],
+)
+def test_bad_config_names_the_problem(train_flags, tmp_path, in_root, line, message):
+    with pytest.raises(sweep.SweepError, match=message.replace("+", r"\+")):
+        _sweep(train_flags, tmp_path, CONFIG + line + "\n")
+
+
+def test_missing_config_and_keys(tmp_path):
+    with pytest.raises(sweep.SweepError, match="Sweep config not found: 'x.cfg'"):
+        sweep.parse_config("x.cfg")
+    with pytest.raises(sweep.SweepError, match="--seeds=0,1,2"):
+        sweep.parse_config_text("--name=a\n--base=b\n--output_dir=c\n")
+
+
+@pytest.mark.parametrize("spec", ["3/3", "1", "a/2", "-1/2", "", "1/0"])
+def test_bad_shard_spec(spec):
+    with pytest.raises(sweep.SweepError, match="--shard must be i/n"):
+        sweep.parse_shard(spec)
+
+
+def test_shards_partition_the_runs(train_flags, tmp_path, in_root):
+    runs = _sweep(train_flags, tmp_path).runs
+    for n in (1, 2, 4, 15, 16):
+        shards = [sweep.shard(runs, *sweep.parse_shard(f"{i}/{n}")) for i in range(n)]
+        flat = [(r.point, r.seed) for part in shards for r in part]
+        assert sorted(flat) == sorted((r.point, r.seed) for r in runs)
+        assert max(map(len, shards)) - min(map(len, shards)) <= 1
+
+
+def test_runner_skips_finished_resumes_interrupted_and_reports_failures(
+    train_flags, tmp_path, in_root, monkeypatch
+):
+    fake = tmp_path / "fake_train.py"
+    fake.write_text(FAKE_TRAIN)
+    s = _sweep(train_flags, tmp_path)
+    out = tmp_path / "sweep"
+    # An interrupted run (directory, no summary.json) and a finished one.
+    os.makedirs(out / "base" / "seed_1")
+    os.makedirs(out / "base" / "seed_2")
+    (out / "base" / "seed_2" / "summary.json").write_text("{}")
+    monkeypatch.setenv("FAIL_POINT", "dropout=0.5/seed_0")
+    monkeypatch.setenv("FAKE_SLEEP", "0.3")
+    log = tmp_path / "progress.txt"
+    with open(log, "w") as f:
+        failed = sweep.run_sweep(
+            s, parallel=3, train_script=str(fake), poll_seconds=0.05, out=f
+        )
+    assert [(r.point, r.seed, code) for r, code in failed] == [("dropout=0.5", 0, 3)]
+    calls = _calls(out)
+    assert len(calls) == 14  # 15 runs, one finished before
+    by_dir = {c["args"][-1].split("=", 1)[1]: c for c in calls}
+    assert by_dir[f"{out}/base/seed_1"]["resumed"]
+    assert not by_dir[f"{out}/base/seed_0"]["resumed"]
+    assert f"{out}/base/seed_2" not in by_dir
+    starts = sorted(c["start"] for c in calls)
+    assert starts[2] - starts[0] < 0.25  # three at a time
+    assert sweep.state(str(out / "dropout=0.5" / "seed_0")) == "failed"
+    assert (out / "dropout=0.5" / "seed_0.log").read_text().startswith("$ ")
+    progress = log.read_text()
+    assert "15 runs, 1 finished, 14 to run, 3 at a time" in progress
+    assert "[15/15 done, 0 running, 1 failed]" in progress
+    assert "dropout=0.5/seed_0 FAILED (exit 3" in progress
+
+    # Again: only the failed run is started, and it now succeeds.
+    monkeypatch.delenv("FAIL_POINT")
+    with open(log, "w") as f:
+        failed = sweep.run_sweep(
+            s, parallel=2, train_script=str(fake), poll_seconds=0.05, out=f
+        )
+    assert failed == []
+    assert len(_calls(out)) == 15
+    assert all(sweep.state(s.run_dir(r)) == "finished" for r in s.runs)
+    assert "15 runs, 14 finished, 1 to run" in log.read_text()
+
+
+def _run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "sweep.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_cli_bad_input_is_a_message_not_a_traceback(tmp_path):
+    config = tmp_path / "bad.cfg"
+    config.write_text(CONFIG.format(out=tmp_path) + "--grid=dropuot:0,1\n")
+    result = _run_cli(f"--config={config}", "--shard=0/2")
+    assert result.returncode != 0
+    assert "sweep.py: error: Unknown train.py flag --dropuot" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_runs_train_py_skips_finished_and_writes_the_report(tmp_path):
+    out = tmp_path / "sweep"
+    config = tmp_path / "tiny.cfg"
+    config.write_text(
+        "\n".join(
+            [
+                "--name=tiny",
+                "--figure=fig2",
+                "--base=configs/quickstart.cfg",
+                f"--output_dir={out}",
+                "--seeds=0,1",
+                "--set=epochs:1",
+                "--set=max_train_examples:64",
+                "--set=cnn_width:4",
+                "--set=cnn_feature_dim:8",
+                "--grid=dropout:0.5",
+            ]
+        )
+    )
+    result = _run_cli(f"--config={config}", "--parallel=2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    for seed in (0, 1):
+        run_dir = out / "dropout=0.5" / f"seed_{seed}"
+        with open(run_dir / "summary.json") as f:
+            assert json.load(f)["num_train_examples"] == 64
+        assert f"--seed={seed}" in (run_dir / "flags.txt").read_text()
+    assert (out / "fig2.png").stat().st_size > 0
+    assert "| dropout=0.5 | 2/2 |" in (out / "fig2.md").read_text()
+    # Finished: the second invocation starts nothing.
+    result = _run_cli(f"--config={config}", "--parallel=2", "--noreport")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2 runs, 2 finished, 0 to run" in result.stdout
+    assert "start" not in result.stdout
