@@ -9,9 +9,11 @@ median per-round ratio on/off. `train.py` defaults to `--jit_compile=off`
 because this ratio was above 1 on CPU.
 """
 
+import functools
 import statistics
 import time
 
+import _timing as timing
 import keras
 import numpy as np
 from absl import app, flags
@@ -49,15 +51,12 @@ def main(argv):
         )
         models[name] = model
 
-    times = {name: [] for name in models}
-    for round_index in range(FLAGS.rounds):
-        order = list(models) if round_index % 2 == 0 else list(models)[::-1]
-        for name in order:
-            start = time.perf_counter()
-            for _ in range(FLAGS.steps_per_round):
-                models[name].train_on_batch(x, y)
-            times[name].append((time.perf_counter() - start) / FLAGS.steps_per_round)
-    ratios = [on / off for on, off in zip(times["on"], times["off"], strict=True)]
+    times = timing.alternate(
+        {name: functools.partial(m.train_on_batch, x, y) for name, m in models.items()},
+        rounds=FLAGS.rounds,
+        steps_per_round=FLAGS.steps_per_round,
+        warmup_steps=0,  # traced and compiled above
+    )
     print(
         f"WRN-16-4, batch {FLAGS.batch_size}, {FLAGS.rounds} rounds x "
         f"{FLAGS.steps_per_round} steps"
@@ -67,7 +66,7 @@ def main(argv):
             f"  jit_compile={name:<4} median step "
             f"{statistics.median(times[name]):.3f} s"
         )
-    print(f"  median ratio on/off: {statistics.median(ratios):.2f}")
+    print(f"  median ratio on/off: {timing.median_ratio(times, 'on', 'off'):.2f}")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,10 @@ The heads add C*R*D = 256k multiply-adds per example to WRN-16-4's ~0.4 GFLOPs
 (0.07 %): the ratio should stay near 1.
 """
 
+import functools
 import statistics
-import time
 
+import _timing as timing
 import keras
 import numpy as np
 from absl import app, flags
@@ -73,23 +74,19 @@ def main(argv):
         },
     }
     models = make_models()
-    names = list(models)
-
-    def step(name):
-        models[name].train_on_batch(x, targets["plain" if name == "plain" else "rlr"])
-
-    for name in names:
-        for _ in range(FLAGS.warmup_steps):
-            step(name)
-
-    times = {name: [] for name in names}
-    for round_index in range(FLAGS.rounds):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            for _ in range(FLAGS.steps_per_round):
-                step(name)
-            times[name].append((time.perf_counter() - start) / FLAGS.steps_per_round)
+    times = timing.alternate(
+        {
+            name: functools.partial(
+                model.train_on_batch,
+                x,
+                targets["plain" if name == "plain" else "rlr"],
+            )
+            for name, model in models.items()
+        },
+        rounds=FLAGS.rounds,
+        steps_per_round=FLAGS.steps_per_round,
+        warmup_steps=FLAGS.warmup_steps,
+    )
 
     print(
         f"WRN-{FLAGS.depth}-{FLAGS.width}, batch {FLAGS.batch_size}, "
@@ -97,11 +94,10 @@ def main(argv):
         f"{FLAGS.steps_per_round} steps"
     )
     print(f"{'variant':<14}{'median step (s)':>17}{'median ratio to plain':>24}")
-    for name in names:
-        ratios = [t / p for t, p in zip(times[name], times["plain"], strict=True)]
+    for name in models:
         print(
             f"{name:<14}{statistics.median(times[name]):>17.4f}"
-            f"{statistics.median(ratios):>24.3f}"
+            f"{timing.median_ratio(times, name, 'plain'):>24.3f}"
         )
 
 

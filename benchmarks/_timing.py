@@ -1,0 +1,43 @@
+"""Timing shared by the benchmarks: variants alternate, round after round.
+
+These machines are shared and noisy. Every round times each variant once, in a
+rotating order, so that a slow spell hits all of them; ratios are taken within
+a round and summarized by their median over rounds.
+"""
+
+import statistics
+import time
+
+
+def alternate(steps, rounds, steps_per_round, warmup_steps=1):
+    """Seconds per step of each variant, one list entry per round.
+
+    Args:
+        steps: variant name -> a function that runs one step.
+        rounds: how many rounds.
+        steps_per_round: timed steps of each variant in a round.
+        warmup_steps: untimed steps of each variant first (tracing).
+
+    Returns:
+        name -> list of `rounds` per-step times.
+    """
+    names = list(steps)
+    for name in names:
+        for _ in range(warmup_steps):
+            steps[name]()
+    times = {name: [] for name in names}
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            for _ in range(steps_per_round):
+                steps[name]()
+            times[name].append((time.perf_counter() - start) / steps_per_round)
+    return times
+
+
+def median_ratio(times, name, baseline):
+    """The median over rounds of `times[name] / times[baseline]`."""
+    return statistics.median(
+        a / b for a, b in zip(times[name], times[baseline], strict=True)
+    )
