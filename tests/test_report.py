@@ -1,0 +1,178 @@
+"""The report on synthetic sweep directories with known numbers: the table, the
+findings and the list of missing runs say what was written."""
+
+import json
+import os
+
+import pytest
+
+from keras_rlr import report, sweep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def train_flags():
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        yield sweep.train_flags()
+    finally:
+        os.chdir(cwd)
+
+
+def _write_sweep(train_flags, tmp_path, lines, numbers, histories=None):
+    """A sweep directory whose runs hold `numbers[(point, seed)]`:
+    (train acc, test acc, train random-label acc, test random-label acc)."""
+    out = tmp_path / "sweep"
+    text = "\n".join(
+        ["--name=synthetic", "--base=configs/quickstart.cfg", f"--output_dir={out}"]
+        + lines
+    )
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        s = sweep.expand(sweep.parse_config_text(text, "synthetic.cfg"), train_flags)
+    finally:
+        os.chdir(cwd)
+    s.write_manifest()
+    for (point, seed), values in numbers.items():
+        run_dir = out / point / f"seed_{seed}"
+        os.makedirs(run_dir)
+        summary = dict(zip([m for m, _ in report.METRICS], values, strict=True))
+        summary.update(chance=0.1, num_random_labels=10, num_test_examples=360)
+        (run_dir / "summary.json").write_text(json.dumps(summary))
+        history = (histories or {}).get((point, seed))
+        if history:
+            names = list(history)
+            rows = [",".join(names)] + [
+                ",".join(str(history[n][i]) for n in names)
+                for i in range(len(history[names[0]]))
+            ]
+            (run_dir / "history.csv").write_text("\n".join(rows) + "\n")
+    return out
+
+
+FIG2 = ["--figure=fig2", "--seeds=0,1", "--panel=dropout", "--grid=dropout:0,0.5"]
+FIG2 += ["--panel=weight_decay", "--grid=weight_decay:0,1e-3"]
+
+
+def _history(rla):
+    return {
+        "epoch": [0, 1, 2, 3],
+        "train_accuracy": [0.5, 0.995, 1.0, 1.0],
+        "train_random_label_accuracy": rla,
+    }
+
+
+def test_fig2_table_findings_and_missing_runs(train_flags, tmp_path):
+    numbers = {
+        ("base", 0): (1.0, 0.9, 0.6, 0.1),
+        ("base", 1): (1.0, 0.8, 0.8, 0.1),
+        ("dropout=0.5", 0): (0.9, 0.95, 0.3, 0.11),
+        ("dropout=0.5", 1): (0.9, 0.85, 0.5, 0.09),
+        ("weight_decay=0.001", 0): (1.0, 0.9, 0.9, 0.1),
+        # weight_decay=0.001 seed 1: failed
+    }
+    histories = {
+        ("base", 0): _history([0.1, 0.2, 0.4, 0.6]),
+        ("base", 1): _history([0.1, 0.3, 0.5, 0.8]),
+    }
+    out = _write_sweep(train_flags, tmp_path, FIG2, numbers, histories)
+    failed_dir = out / "weight_decay=0.001" / "seed_1"
+    os.makedirs(failed_dir)
+    (out / "weight_decay=0.001" / "seed_1.failed").write_text("1\n")
+    (out / "weight_decay=0.001" / "seed_1.log").write_text("boom\n")
+
+    png, md = report.write_report(str(out), str(tmp_path / "results"))
+    assert png.endswith("results/fig2.png") and os.path.getsize(png) > 10_000
+    text = open(md).read()
+    assert "| dropout | dropout=0 | 2/2 | 1.000 ± 0.000 | 0.850 ± 0.071 | " in text
+    assert "0.700 ± 0.141 | 0.100 ± 0.000 |" in text
+    assert "| dropout | dropout=0.5 | 2/2 | 0.900 ± 0.000 | 0.900 ± 0.071 | " in text
+    assert "0.400 ± 0.141 | 0.100 ± 0.014 |" in text
+    assert "| weight_decay | weight_decay=0.001 | 1/2 | 1.000 ± 0.000 |" in text
+
+    outcomes = {o.claim: o for o in report.findings(report.load(str(out)))}
+    above = outcomes["1. Training random-label accuracy is well above chance"]
+    assert above.verdict is True
+    assert "0.700 ± 0.141 (base) = 7.0x chance 0.100" in above.evidence
+    rise = outcomes[
+        "1. It keeps rising after class training accuracy reaches 100 % (≥ 0.99)"
+    ]
+    # Fit at epoch 2 (0.995): 0.2 -> 0.6 and 0.3 -> 0.8, a mean rise of 0.45.
+    assert rise.verdict is True and "from epoch 2–2" in rise.evidence
+    assert "rose by +0.450" in rise.evidence
+    dropout = outcomes["2. Dropout lowers random-label accuracy"]
+    assert str(dropout) == (
+        "2. Dropout lowers random-label accuracy: train random-label accuracy "
+        "0.700 (dropout=0) → 0.400 (dropout=0.5) [dropout] (yes)"
+    )
+    decay = outcomes["2. Weight decay lowers random-label accuracy"]
+    assert decay.verdict is False and "0.700 (weight_decay=0) → 0.900" in str(decay)
+    assert outcomes["2. Label smoothing lowers random-label accuracy"].verdict is None
+    assert outcomes["Control: test random-label accuracy stays at chance"].verdict
+
+    assert "- 2. Dropout lowers random-label accuracy: " in text
+    assert "[dropout] (yes)" in text
+    assert "## Missing or failed runs (1)" in text
+    assert f"- `{failed_dir}`: failed (log `{failed_dir}.log`)" in text
+    assert "`dataset` cifar100 → digits" in text
+
+
+def test_heat_map_sweep_and_per_group_findings(train_flags, tmp_path):
+    lines = ["--figure=figa2", "--seeds=0"]
+    lines += ["--grid=reg_lambda:0,1", "--grid=label_smoothing:0,0.1"]
+    numbers = {
+        ("base", 0): (1.0, 0.90, 0.8, 0.1),
+        ("reg_lambda=1", 0): (1.0, 0.95, 0.2, 0.1),
+        ("label_smoothing=0.1", 0): (1.0, 0.90, 0.5, 0.1),
+        # reg_lambda=1,label_smoothing=0.1 missing
+    }
+    out = _write_sweep(train_flags, tmp_path, lines, numbers)
+    png, md = report.write_report(str(out))
+    assert os.path.getsize(png) > 10_000
+    outcomes = {o.claim: o for o in report.findings(report.load(str(out)))}
+    lam = outcomes["4. λ > 0 lowers random-label accuracy"]
+    assert lam.verdict is None  # one group decided yes, one missing
+    assert "0.800 (reg_lambda=0) → 0.200 (reg_lambda=1) [label_smoothing=0]" in str(lam)
+    assert "missing runs [label_smoothing=0.1]" in str(lam)
+    smoothing = outcomes["2. Label smoothing lowers random-label accuracy"]
+    assert "0.800 (label_smoothing=0) → 0.500 (label_smoothing=0.1)" in str(smoothing)
+    # 0.95 vs 0.90 with one seed (std 0): test accuracy improved.
+    test = outcomes["4. λ > 0 does not improve test accuracy"]
+    assert "0.900 ± 0.000 (reg_lambda=0) vs best 0.950 ± 0.000 (reg_lambda=1)" in str(
+        test
+    )
+    assert "## Missing or failed runs (1)" in open(md).read()
+
+
+def test_copy_depth_jump_and_widening(train_flags, tmp_path):
+    lines = ["--figure=fig3a", "--seeds=0", "--set=model:vgg16"]
+    lines += ["--panel=depth", "--grid=copy_depth:1,4,5,6,7,14"]
+    lines += ["--panel=width", "--grid=copy_depth:5"]
+    lines += ["--grid=copy_width_multiplier:1,4"]
+    rla = {1: 0.15, 4: 0.2, 5: 0.25, 6: 0.5, 7: 0.6, 14: 0.7}
+    numbers = {
+        ("base" if d == 1 else f"copy_depth={d}", 0): (1, 0.9, v, 0.1)
+        for d, v in rla.items()
+    }
+    numbers[("copy_depth=5,copy_width_multiplier=4", 0)] = (1, 0.9, 0.3, 0.1)
+    out = _write_sweep(train_flags, tmp_path, lines, numbers)
+    report.write_report(str(out))
+    outcomes = report.findings(report.load(str(out)))
+    assert str(outcomes[0]) == (
+        "3. Random-label accuracy jumps between copy depths 5 and 7: largest "
+        "increase of train random-label accuracy between consecutive copy_depth: "
+        "5 → 6 (+0.250); copy_depth 5 → 7: 0.250 → 0.600 (yes)"
+    )
+    assert str(outcomes[1]) == (
+        "3. Widening the copies at depth 5 does not explain the jump: train "
+        "random-label accuracy 0.300 (copy_depth=5, copy_width_multiplier=4) vs "
+        "0.600 (copy_depth=7) (yes)"
+    )
+
+
+def test_no_manifest_is_an_error_naming_the_directory(tmp_path):
+    with pytest.raises(report.ReportError, match="holds no sweep.json"):
+        report.load(str(tmp_path))
