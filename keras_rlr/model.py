@@ -139,6 +139,8 @@ class RandomLabelModel(keras.Model):
         self.weight_decay = float(weight_decay)
         self.single_output = bool(single_output)
         # The last layers and every softmax stay in float32 under mixed precision.
+        # Defaults are rebuilt from the arguments on loading, not serialized.
+        self._given_heads = (class_head is not None, random_heads is not None)
         if class_head is None and not single_output:
             class_head = keras.layers.Dense(
                 num_classes,
@@ -468,8 +470,12 @@ class RandomLabelModel(keras.Model):
             "reg_lambda": self.reg_lambda,
             "label_smoothing": self.label_smoothing,
             "weight_decay": self.weight_decay,
-            "class_head": keras.saving.serialize_keras_object(self.class_head),
-            "random_heads": keras.saving.serialize_keras_object(self.random_heads),
+            "class_head": keras.saving.serialize_keras_object(self.class_head)
+            if self._given_heads[0]
+            else None,
+            "random_heads": keras.saving.serialize_keras_object(self.random_heads)
+            if self._given_heads[1]
+            else None,
             "single_output": self.single_output,
         }
 
