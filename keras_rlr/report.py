@@ -625,7 +625,7 @@ def plot(results, path):
 def _lines(results):
     panels = list(results.panels.items())
     fig, axes = plt.subplots(
-        2, len(panels), figsize=(4.5 * len(panels), 7), squeeze=False
+        2, len(panels), figsize=(max(7, 4.5 * len(panels)), 7), squeeze=False
     )
     for column, (panel, entries) in enumerate(panels):
         axis_flags = varying(entries)
