@@ -6,18 +6,12 @@ import subprocess
 import sys
 
 import pytest
+from train_utils import LOGGED_METRICS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 METRICS = (
-    "loss",
-    "class_loss",
-    "random_label_loss",
-    "reg_loss",
-    "accuracy",
-    "random_label_accuracy",
-    "val_loss",
-    "val_accuracy",
-    "val_random_label_accuracy",
+    *LOGGED_METRICS,
+    *(f"val_{name}" for name in LOGGED_METRICS),
     "train_accuracy",
     "train_random_label_accuracy",
 )

@@ -4,23 +4,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from train_utils import LOGGED_METRICS, C, R, batch, dense_extractor
 
 import keras_rlr
 from keras_rlr import backbones
-
-C, R, D, IN = 3, 4, 6, 5
-
-
-def dense_extractor():
-    inputs = keras.Input((IN,))
-    return keras.Model(inputs, keras.layers.Dense(D, activation="tanh")(inputs))
-
-
-def batch(n=16, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, IN)).astype(np.float32)
-    y = {"label": rng.integers(0, C, n), "random_label": rng.integers(0, R, n)}
-    return x, y
 
 
 def test_call_returns_class_logits_and_parts_are_exposed():
@@ -146,15 +133,9 @@ def test_logged_metric_names():
     model.compile(optimizer="sgd")
     x, y = batch()
     history = model.fit(x, y, validation_data=(x, y), epochs=1, verbose=0)
-    names = [
-        "loss",
-        "class_loss",
-        "random_label_loss",
-        "reg_loss",
-        "accuracy",
-        "random_label_accuracy",
-    ]
-    assert sorted(history.history) == sorted(names + [f"val_{n}" for n in names])
+    assert sorted(history.history) == sorted(
+        [*LOGGED_METRICS, *(f"val_{name}" for name in LOGGED_METRICS)]
+    )
 
 
 def test_keras_round_trip_restores_heads_and_optimizer(tmp_path):

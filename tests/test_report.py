@@ -11,16 +11,6 @@ from keras_rlr import report, sweep
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module")
-def train_flags():
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        yield sweep.train_flags()
-    finally:
-        os.chdir(cwd)
-
-
 def _write_sweep(train_flags, tmp_path, lines, numbers, histories=None):
     """A sweep directory whose runs hold `numbers[(point, seed)]`:
     (train acc, test acc, train random-label acc, test random-label acc)."""

@@ -5,23 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from scipy.special import logsumexp
+from train_utils import C, R, batch, dense_extractor
 
 import keras_rlr
 from keras_rlr import backbones
-
-C, R, D, IN = 3, 4, 6, 5
-
-
-def dense_extractor():
-    inputs = keras.Input((IN,))
-    return keras.Model(inputs, keras.layers.Dense(D, activation="tanh")(inputs))
-
-
-def batch(n=16, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, IN)).astype(np.float32)
-    y = {"label": rng.integers(0, C, n), "random_label": rng.integers(0, R, n)}
-    return x, y
 
 
 def single_output_model(**kwargs):

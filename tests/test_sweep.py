@@ -49,16 +49,6 @@ FAKE_TRAIN = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def train_flags():
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        yield sweep.train_flags()
-    finally:
-        os.chdir(cwd)
-
-
 @pytest.fixture
 def in_root(monkeypatch):
     monkeypatch.chdir(ROOT)

@@ -1,10 +1,40 @@
-"""Shared by the tests that run `train.py` or `train_and_evaluate` for real."""
+"""Shared by the tests: tiny models and data, and runs of the real entry points."""
 
 import os
 import subprocess
 import sys
 
+import keras
+import numpy as np
+
 from keras_rlr.experiment import Config
+
+# The contract: what RandomLabelModel logs (and `val_...` of each).
+LOGGED_METRICS = (
+    "loss",
+    "class_loss",
+    "random_label_loss",
+    "reg_loss",
+    "accuracy",
+    "random_label_accuracy",
+)
+# Tiny dense problem: C classes, R random labels, D features, IN inputs.
+C, R, D, IN = 3, 4, 6, 5
+
+
+def dense_extractor():
+    """A one-layer tanh feature extractor, `(batch, IN) -> (batch, D)`."""
+    inputs = keras.Input((IN,))
+    return keras.Model(inputs, keras.layers.Dense(D, activation="tanh")(inputs))
+
+
+def batch(n=16, seed=0):
+    """`n` random inputs with class and random labels."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, IN)).astype(np.float32)
+    y = {"label": rng.integers(0, C, n), "random_label": rng.integers(0, R, n)}
+    return x, y
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
