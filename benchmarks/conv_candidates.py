@@ -34,9 +34,15 @@ flags.DEFINE_integer("steps_per_round", 3, "Timed steps per candidate per round.
 flags.DEFINE_list(
     "cases", [], "Only these cases, as C:H:in:out (default: all of CASES)."
 )
+flags.DEFINE_list(
+    "candidates",
+    [],
+    "Only these candidates besides loop (default: all of CANDIDATES; grouped "
+    "takes minutes per case on CPU).",
+)
 FLAGS = flags.FLAGS
 
-CANDIDATES = ("loop", "grouped", "patches")
+CANDIDATES = ("loop", "grouped", "patches", "dense")
 # (copies C, spatial size H = W, channels in, channels out): VGG16 convolutions
 # on 32x32 inputs at width 1/8 (C = 100) and full width (C = 10).
 CASES = (
@@ -61,6 +67,11 @@ def make_step(implementation):
     return step
 
 
+def candidate_names():
+    chosen = FLAGS.candidates or CANDIDATES
+    return ("loop",) + tuple(c for c in CANDIDATES if c != "loop" and c in chosen)
+
+
 def time_case(copies, size, channels_in, channels_out):
     rng = np.random.default_rng(0)
     x = tf.constant(
@@ -70,15 +81,16 @@ def time_case(copies, size, channels_in, channels_out):
     kernel = tf.constant(
         rng.normal(size=(copies, 3, 3, channels_in, channels_out)) * 0.05, tf.float32
     )
-    steps = {name: make_step(name) for name in CANDIDATES}
+    candidates = candidate_names()
+    steps = {name: make_step(name) for name in candidates}
     reference = steps["loop"](x, kernel)
     for step in steps.values():  # trace, warm up and check agreement
         for got, want in zip(step(x, kernel), reference, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
-    times = {name: [] for name in CANDIDATES}
+    times = {name: [] for name in candidates}
     for round_index in range(FLAGS.rounds):
-        shift = round_index % len(CANDIDATES)
-        for name in CANDIDATES[shift:] + CANDIDATES[:shift]:
+        shift = round_index % len(candidates)
+        for name in candidates[shift:] + candidates[:shift]:
             start = time.perf_counter()
             for _ in range(FLAGS.steps_per_round):
                 [g.numpy() for g in steps[name](x, kernel)]
@@ -94,7 +106,7 @@ def main(argv):
         f"{FLAGS.steps_per_round} steps; forward + input and kernel gradients"
     )
     header = f"{'C':>4}{'HxW':>6}{'in->out':>10}"
-    for name in CANDIDATES:
+    for name in candidate_names():
         header += f"{name + ' (s)':>14}{'ratio':>7}"
     print(header)
     cases = [tuple(int(v) for v in c.split(":")) for c in FLAGS.cases] or CASES
@@ -102,7 +114,7 @@ def main(argv):
         times = time_case(*case)
         copies, size, channels_in, channels_out = case
         line = f"{copies:>4}{f'{size}x{size}':>6}{f'{channels_in}->{channels_out}':>10}"
-        for name in CANDIDATES:
+        for name in candidate_names():
             ratios = [t / r for t, r in zip(times[name], times["loop"], strict=True)]
             line += (
                 f"{statistics.median(times[name]):>14.4f}"

@@ -3,18 +3,22 @@
 import copy
 
 import keras
+import numpy as np
 from keras import ops
 
-CONV_IMPLEMENTATIONS = ("auto", "grouped", "loop", "patches")
+CONV_IMPLEMENTATIONS = ("auto", "grouped", "loop", "patches", "dense")
 
 # Which per-copy convolution `conv_implementation="auto"` runs, per device
 # type: the fastest in `benchmarks/conv_candidates.py` (numbers in README,
 # "Heads at any depth"). On this project's CPU, grouped convolution was 29x to
-# 94x slower than a loop (KERAS_NOTES item 12); patches beat the loop on maps
-# of at most `PATCHES_MAX_PIXELS` output pixels, the loop won on larger maps.
-# On GPUs cuDNN runs grouped convolutions natively (not measured here).
+# 94x slower than a loop (KERAS_NOTES item 12); on input maps of at most
+# `DENSE_MAX_PIXELS` pixels a batched product with each copy's dense
+# convolution matrix ("dense") beat the loop 6x (C = 100, 2x2, 64 channels) and
+# the patches 3x, and the loop won on larger maps (4x4: dense and patches 1.3x
+# slower at C = 100, 3x and 0.9x at C = 10). On GPUs cuDNN runs grouped
+# convolutions natively (not measured here).
 AUTO_CONV = {"cpu": "loop", "gpu": "grouped"}
-PATCHES_MAX_PIXELS = 4
+DENSE_MAX_PIXELS = 4
 
 _ELEMENTWISE = (
     "ReLU",
@@ -53,8 +57,9 @@ class CopiedHeads(keras.layers.Layer):
       later convolutions run as `conv_implementation` says (`"grouped"`: one
       grouped convolution; `"loop"`: `C` convolutions on channel slices;
       `"patches"`: one batched matrix product over extracted patches;
-      `"auto"`: the fastest measured for the device type and map size,
-      `AUTO_CONV` and `PATCHES_MAX_PIXELS`);
+      `"dense"`: one batched matrix product with each copy's convolution
+      written as a dense matrix, for tiny maps; `"auto"`: the fastest measured
+      for the device type and map size, `AUTO_CONV` and `DENSE_MAX_PIXELS`);
     - `Flatten` reorders each copy's features as a separate copy's `Flatten`
       would.
 
@@ -232,9 +237,9 @@ class CopiedHeads(keras.layers.Layer):
         implementation = self.conv_implementation
         if implementation == "auto":
             implementation = AUTO_CONV[_device_type()]
-            pixels = x.shape[1] * x.shape[2] // (config["strides"][0] ** 2)
-            if implementation == "loop" and pixels <= PATCHES_MAX_PIXELS:
-                implementation = "patches"
+            pixels = x.shape[1] * x.shape[2]
+            if implementation == "loop" and pixels <= DENSE_MAX_PIXELS:
+                implementation = "dense"
         y = per_copy_conv(
             x,
             step["kernel"],
@@ -369,8 +374,9 @@ def per_copy_conv(x, kernel, strides=(1, 1), padding="same", implementation="loo
         padding: `"same"` or `"valid"`.
         implementation: `"grouped"` (one grouped convolution), `"loop"` (`C`
             convolutions on channel slices), `"patches"` (one batched matrix
-            product over extracted patches), or `"wide"` (shared input: one
-            convolution with `C * out` filters).
+            product over extracted patches), `"dense"` (one batched matrix
+            product with each copy's dense convolution matrix), or `"wide"`
+            (shared input: one convolution with `C * out` filters).
 
     Returns:
         `(batch, H', W', C * out)`, copy-major channels.
@@ -392,10 +398,12 @@ def per_copy_conv(x, kernel, strides=(1, 1), padding="same", implementation="loo
             ],
             axis=-1,
         )
+    if implementation == "dense":
+        return _dense_conv(x, kernel, strides, padding)
     if implementation != "patches":
         raise ValueError(
-            "implementation must be 'wide', 'grouped', 'loop' or 'patches'. "
-            f"Received: implementation={implementation!r}"
+            "implementation must be 'wide', 'grouped', 'loop', 'patches' or "
+            f"'dense'. Received: implementation={implementation!r}"
         )
     # The kh * kw shifted (and strided) views of the padded input, stacked:
     # (B, H', W', kh * kw, C, in); then one batched matmul over the copies.
@@ -420,6 +428,56 @@ def per_copy_conv(x, kernel, strides=(1, 1), padding="same", implementation="loo
     y = ops.matmul(patches, ops.reshape(kernel, (copies, -1, filters)))
     return ops.reshape(
         ops.transpose(y, (1, 0, 2)), (batch, height, width, copies * filters)
+    )
+
+
+def _dense_conv(x, kernel, strides, padding):
+    """Per-copy convolution as one batched product with each copy's dense matrix.
+
+    On a map of `H x W` pixels, a convolution is a linear map from the
+    `H * W * in` inputs to the `H' * W' * out` outputs: block `(p, o)` of its
+    matrix is the kernel tap that input pixel `p` meets at output pixel `o`
+    (zero where none does). Built by one gather, it turns the convolution into
+    a batched matmul `(C, B, H * W * in) x (C, H * W * in, H' * W' * out)` that
+    skips the taps that only ever see padding: on a 2x2 map a 3x3 "same"
+    convolution multiplies 4 of 9 taps per output pixel, so this does 4/9 of
+    the patches' multiply-adds, and extracts no patches.
+    """
+    copies, kh, kw, channels_in, filters = kernel.shape
+    height, width = x.shape[1], x.shape[2]
+    out_h, (top, _) = _conv_extent(height, kh, strides[0], padding)
+    out_w, (left, _) = _conv_extent(width, kw, strides[1], padding)
+    # taps[p, o]: the tap index (a * kw + b) joining input p and output o, or
+    # kh * kw, a zero tap appended below, where they do not meet.
+    taps = np.full((height * width, out_h * out_w), kh * kw, np.int32)
+    for i in range(height):
+        for j in range(width):
+            for p in range(out_h):
+                for q in range(out_w):
+                    a, b = i - p * strides[0] + top, j - q * strides[1] + left
+                    if 0 <= a < kh and 0 <= b < kw:
+                        taps[i * width + j, p * out_w + q] = a * kw + b
+    flat = ops.reshape(kernel, (copies, kh * kw, channels_in, filters))
+    if (taps == kh * kw).any():
+        flat = ops.pad(flat, ((0, 0), (0, 1), (0, 0), (0, 0)))
+    matrix = ops.take(flat, ops.convert_to_tensor(taps.reshape(-1)), axis=1)
+    # (C, HW, H'W', in, out) -> (C, HW * in, H'W' * out)
+    matrix = ops.reshape(
+        matrix, (copies, height * width, out_h * out_w, channels_in, filters)
+    )
+    matrix = ops.reshape(
+        ops.transpose(matrix, (0, 1, 3, 2, 4)),
+        (copies, height * width * channels_in, out_h * out_w * filters),
+    )
+    batch = ops.shape(x)[0]
+    x = ops.reshape(x, (-1, height * width, copies, channels_in))
+    x = ops.reshape(
+        ops.transpose(x, (2, 0, 1, 3)), (copies, -1, height * width * channels_in)
+    )
+    y = ops.matmul(x, matrix)  # (C, B, H'W' * out)
+    y = ops.reshape(y, (copies, -1, out_h * out_w, filters))
+    return ops.reshape(
+        ops.transpose(y, (1, 2, 0, 3)), (batch, out_h, out_w, copies * filters)
     )
 
 

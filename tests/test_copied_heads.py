@@ -37,6 +37,23 @@ def conv_tail():
     ]
 
 
+def tiny_map_tail():
+    return [
+        L.Conv2D(4, 3, padding="same", use_bias=False, name="conv1"),
+        L.BatchNormalization(name="conv1_bn"),
+        L.ReLU(name="conv1_relu"),
+        L.MaxPooling2D(2, padding="same", name="pool1"),
+        L.Conv2D(3, 3, padding="same", name="conv2"),
+        L.BatchNormalization(name="conv2_bn"),
+        L.ReLU(name="conv2_relu"),
+        L.Conv2D(5, 2, strides=2, padding="valid", name="conv3"),
+        L.ReLU(name="conv3_relu"),
+        L.Conv2D(2, 3, padding="same", name="conv4"),
+        L.Flatten(name="flatten"),
+        L.Dense(7, name="logits"),
+    ]
+
+
 def separate_outputs(models, x, training):
     return tf.stack([m(x, training=training) for m in models], axis=1)
 
@@ -46,6 +63,10 @@ CASES = [
     ("conv", conv_tail, (5, 9, 9, 2), "grouped"),
     ("conv", conv_tail, (5, 9, 9, 2), "loop"),
     ("conv", conv_tail, (5, 9, 9, 2), "patches"),
+    ("conv", conv_tail, (5, 9, 9, 2), "dense"),
+    # Maps of 2x2 and 1x1 pixels, where "auto" runs "dense" on CPU.
+    ("conv", tiny_map_tail, (5, 4, 4, 2), "auto"),
+    ("conv", tiny_map_tail, (5, 4, 4, 2), "dense"),
 ]
 
 
