@@ -1,15 +1,18 @@
-r"""Which per-copy convolution is fastest here: grouped, a loop, or patches?
+r"""Which per-copy convolution is fastest here: grouped, a loop, patches, dense?
 
     python benchmarks/conv_candidates.py
+    python benchmarks/conv_candidates.py --candidates=patches,dense  # no grouped
 
 `CopiedHeads` runs `C` copies of a convolution, copy `c` on its own channel
-slice of a `(batch, H, W, C * in)` tensor. Three candidates compute the same
+slice of a `(batch, H, W, C * in)` tensor. Four candidates compute the same
 numbers (`keras_rlr.copied_heads.per_copy_conv`):
 
 - `grouped`: one `Conv2D`-style grouped convolution (`groups = C`);
 - `loop`: `C` ordinary convolutions on channel slices, concatenated;
 - `patches`: extract 3x3 patches once, then one batched matrix product over the
-  copies.
+  copies;
+- `dense`: each copy's convolution as a dense `(H * W * in, H' * W' * out)`
+  matrix (one gather of the kernel), then one batched matrix product.
 
 Each case times a training step's worth of work (forward, then gradients with
 respect to the input and the kernel) in a `tf.function`, on shapes of the
