@@ -391,26 +391,11 @@ class RandomLabelModel(keras.Model):
         labels = tf.reshape(tf.cast(y["label"], tf.int32), [-1])
         random_labels = tf.reshape(tf.cast(y["random_label"], tf.int32), [-1])
         # One-hot and gather would silently zero an out-of-range label.
-        checks = [
-            tf.debugging.assert_non_negative(
-                labels, message="a class label in the data is negative"
-            ),
-            tf.debugging.assert_less(
-                labels,
-                self.num_classes,
-                message=f"a class label in the data is >= num_classes="
-                f"{self.num_classes}: labels must lie in [0, num_classes)",
-            ),
-            tf.debugging.assert_non_negative(
-                random_labels, message="a random label in the data is negative"
-            ),
-            tf.debugging.assert_less(
-                random_labels,
-                self.num_random_labels,
-                message=f"a random label in the data is >= num_random_labels="
-                f"{self.num_random_labels}",
-            ),
-        ]
+        checks = _range_checks(
+            labels, self.num_classes, "class label", "num_classes"
+        ) + _range_checks(
+            random_labels, self.num_random_labels, "random label", "num_random_labels"
+        )
         with tf.control_dependencies(checks):
             return tf.identity(x), tf.identity(labels), tf.identity(random_labels)
 
@@ -565,6 +550,21 @@ def summed_class_log_probs(head_logits):
     valid logit vector.
     """
     return keras.ops.logsumexp(losses.joint_log_softmax(head_logits), axis=-1)
+
+
+def _range_checks(values, upper, what, bound_name):
+    """Assertions that every value lies in `[0, upper)`, naming the bound."""
+    return [
+        tf.debugging.assert_non_negative(
+            values, message=f"a {what} in the data is negative"
+        ),
+        tf.debugging.assert_less(
+            values,
+            upper,
+            message=f"a {what} in the data is >= {bound_name}={upper}: "
+            f"{what}s must lie in [0, {bound_name})",
+        ),
+    ]
 
 
 def _check_arg(name, value, ok, expected):
