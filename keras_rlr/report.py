@@ -708,7 +708,9 @@ def _bars(results):
     categories = []
     for panel, entries in results.panels.items():
         for values, point in entries:
-            label = _point_label(values, entries)
+            # One setting a line, value under name: long labels do not collide.
+            label = _point_label(values, entries).replace(",", "\n")
+            label = label.replace("=", "=\n")
             categories.append((f"{panel}\n{label}" if panel else label, point))
     fig, axes = plt.subplots(1, 2, figsize=(max(8, 2.2 * len(categories)), 4.5))
     width = 0.38
