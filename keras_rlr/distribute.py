@@ -43,12 +43,7 @@ def make_strategy(name, tpu_address=None):
 
 def is_chief():
     """Whether this process writes the run directory (worker 0, or no cluster)."""
-    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
-    return task.get("type", "chief") == "chief" or (
-        task.get("type") == "worker"
-        and int(task.get("index", 0)) == 0
-        and "chief" not in json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
-    )
+    return _chief_or_task(json.loads(os.environ.get("TF_CONFIG") or "{}")) is None
 
 
 def worker_output_dir(output_dir):
@@ -56,9 +51,22 @@ def worker_output_dir(output_dir):
 
     Under MultiWorkerMirroredStrategy every worker runs the same program and
     its callbacks; only the chief's files are the run's. The others write to
-    `output_dir/workers/<index>` so that no two processes write the same file.
+    `output_dir/workers/<type>_<index>` so that no two processes write the same
+    file.
     """
-    if is_chief():
+    task = _chief_or_task(json.loads(os.environ.get("TF_CONFIG") or "{}"))
+    if task is None:
         return output_dir
-    task = json.loads(os.environ["TF_CONFIG"])["task"]
     return os.path.join(output_dir, "workers", f"{task['type']}_{task['index']}")
+
+
+def _chief_or_task(tf_config):
+    """None for the chief (an explicit `chief` task, else worker 0, or no
+    cluster at all); this process's task dict otherwise."""
+    task = tf_config.get("task", {})
+    kind, index = task.get("type", "chief"), int(task.get("index", 0))
+    if kind == "chief" or (
+        kind == "worker" and index == 0 and "chief" not in tf_config.get("cluster", {})
+    ):
+        return None
+    return {"type": kind, "index": index}

@@ -46,3 +46,44 @@ def test_same_metrics_on_one_and_two_replicas(result):
 def test_replicas_see_the_same_random_labels(result):
     assert result["num_labels"] == 256
     assert result["labels_equal"]
+
+
+@pytest.mark.parametrize(
+    "tf_config, expected",
+    [
+        (None, ""),
+        (
+            {"cluster": {"worker": ["a", "b"]}, "task": {"type": "worker", "index": 0}},
+            "",
+        ),
+        (
+            {"cluster": {"worker": ["a", "b"]}, "task": {"type": "worker", "index": 1}},
+            "workers/worker_1",
+        ),
+        (
+            {
+                "cluster": {"chief": ["c"], "worker": ["a"]},
+                "task": {"type": "worker", "index": 0},
+            },
+            "workers/worker_0",
+        ),
+        (
+            {
+                "cluster": {"chief": ["c"], "worker": ["a"]},
+                "task": {"type": "chief", "index": 0},
+            },
+            "",
+        ),
+    ],
+)
+def test_only_the_chief_writes_the_run_directory(monkeypatch, tf_config, expected):
+    from keras_rlr import distribute
+
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    assert distribute.is_chief() == (expected == "")
+    assert distribute.worker_output_dir("run") == os.path.join("run", expected).rstrip(
+        os.sep
+    )
