@@ -2,6 +2,7 @@
 findings and the list of missing runs say what was written."""
 
 import json
+import math
 import os
 
 import pytest
@@ -166,3 +167,32 @@ def test_copy_depth_jump_and_widening(train_flags, tmp_path):
 def test_no_manifest_is_an_error_naming_the_directory(tmp_path):
     with pytest.raises(report.ReportError, match="holds no sweep.json"):
         report.load(str(tmp_path))
+
+
+@pytest.mark.parametrize("scale, verdict", [(0.99, True), (1.01, False)])
+def test_leak_control_band_is_family_wise(train_flags, tmp_path, scale, verdict):
+    """The leak control's band holds the false-alarm chance over all runs at 5 %:
+    z solves P(|N(0,1)| > z) = 0.05 / runs (found here by bisection on erfc,
+    independently of the report's NormalDist), so one run at 0.99 of the band
+    passes (a fixed 2-std band would flag it) and one at 1.01 fails."""
+    points = ["base", "dropout=0.5", "weight_decay=0.001"]
+    runs = [(point, seed) for point in points for seed in (0, 1)]
+    lo, hi = 0.0, 10.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if math.erfc(mid / math.sqrt(2)) > 0.05 / len(runs):
+            lo = mid
+        else:
+            hi = mid
+    std = math.sqrt(0.1 * 0.9 / 360)
+    value = 0.1 - scale * lo * std
+    assert scale * lo > 2  # the 2-std band would call this run a leak
+    numbers = {run: (1.0, 0.9, 0.5, 0.1) for run in runs}
+    numbers[("dropout=0.5", 1)] = (1.0, 0.9, 0.5, value)
+    out = _write_sweep(train_flags, tmp_path, FIG2, numbers)
+    outcomes = {o.claim: o for o in report.findings(report.load(str(out)))}
+    control = outcomes["Control: test random-label accuracy stays at chance"]
+    assert control.verdict is verdict
+    assert f"{value:.3f} (dropout=0.5/seed_1, band ±{lo * std:.3f} = {lo:.2f} std" in (
+        control.evidence
+    )
