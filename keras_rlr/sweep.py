@@ -18,6 +18,9 @@ runs it):
 `--name` names the sweep (report title), `--figure` picks the report's layout
 and findings (`keras_rlr.report.FIGURES`), `--base` is the train.py flagfile
 every run starts from, `--set=flag:value` a fixed override (repeatable).
+`--paper_base` is the flagfile of the paper's own setting for the figure
+(default `configs/base.cfg`): the report lists every flag the sweep sets that
+differs from it, i.e. what a CPU-scale sweep scaled down.
 `--panel=NAME` starts a panel (without one, the sweep is one panel); its
 `--grid=flag:v1,v2,...` lines are crossed (cartesian product); panels are
 joined, as Fig. 2's three one-dimensional studies.
@@ -50,9 +53,21 @@ import xml.etree.ElementTree as ET
 RESERVED = ("seed", "output_dir", "flagfile")
 # The paper's setting; a report lists where a sweep differs from it.
 PAPER_BASE = "configs/base.cfg"
+# Flags that say how or where a run executes, not what it trains.
+_NOT_SETTINGS = ("data_dir", "export_dir", "verbose", "strategy", "tpu", "jit_compile")
 MANIFEST = "sweep.json"
 FAILED_SUFFIX = ".failed"
-_KEYS = ("name", "figure", "base", "output_dir", "seeds", "set", "panel", "grid")
+_KEYS = (
+    "name",
+    "figure",
+    "base",
+    "paper_base",
+    "output_dir",
+    "seeds",
+    "set",
+    "panel",
+    "grid",
+)
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
@@ -80,6 +95,7 @@ class SweepConfig:
     sets: list  # [(flag, value), ...]
     panels: list
     path: str | None = None
+    paper_base: str = PAPER_BASE
 
 
 @dataclasses.dataclass
@@ -163,6 +179,7 @@ def parse_config_text(text, path="<config>"):
         sets=values["set"],
         panels=values["panels"] or [Panel("", [])],
         path=path,
+        paper_base=values.get("paper_base", PAPER_BASE),
     )
 
 
@@ -342,18 +359,16 @@ class Sweep:
         return path
 
 
-def expand(config, flags, paper_base=PAPER_BASE):
+def expand(config, flags):
     """The `Sweep` of `config`: every grid point times every seed, deduplicated.
 
     Args:
         config: a `SweepConfig`.
         flags: train.py's flags, name -> `FlagInfo` (`train_flags()`).
-        paper_base: the paper's flagfile; the flags where every run of the
-            sweep differs from it are recorded for the report.
     """
     base = resolve_flagfile(config.base, flags)
     base_values = {
-        name: canonical(name, base[name], flags) if name in base else info.default
+        name: canonical(name, base.get(name, info.default), flags)
         for name, info in flags.items()
         if name not in RESERVED
     }
@@ -379,16 +394,33 @@ def expand(config, flags, paper_base=PAPER_BASE):
                 points[point] = overrides
     for point, overrides in points.items():
         runs += [Run(point, overrides, seed) for seed in config.seeds]
-    differs = {}
-    if paper_base and os.path.isfile(paper_base):
-        paper = resolve_flagfile(paper_base, flags)
-        grid_flags = {flag for panel in config.panels for flag, _ in panel.grid}
-        for name, value in paper.items():
-            if name in base_values and name not in grid_flags | set(RESERVED):
-                value = canonical(name, value, flags)
-                if base_values[name] != value:
-                    differs[name] = (value, base_values[name])
+    differs = _differs(config, base, flags, base_values)
     return Sweep(config, runs, panel_points, base_values, differs)
+
+
+def _differs(config, base, flags, base_values):
+    """flag -> (paper's value, sweep's value) for every flag that the paper's
+    flagfile, the sweep's base flagfile or a `--set` names (grid flags aside),
+    where the sweep's runs all differ from the paper; a flag the paper's file
+    does not name has its default there."""
+    if not os.path.isfile(config.paper_base):
+        raise SweepError(
+            f"Paper flagfile not found: --paper_base={config.paper_base!r}. Name "
+            "the train.py flagfile of the figure's paper-scale setting (default "
+            f"{PAPER_BASE}), relative to the repository root."
+        )
+    paper = resolve_flagfile(config.paper_base, flags)
+    excluded = {flag for panel in config.panels for flag, _ in panel.grid}
+    excluded |= set(RESERVED) | set(_NOT_SETTINGS)
+    named = list(paper) + list(base) + [flag for flag, _ in config.sets]
+    differs = {}
+    for name in dict.fromkeys(named):
+        if name in excluded or name not in base_values:
+            continue
+        value = canonical(name, paper.get(name, flags[name].default), flags)
+        if base_values[name] != value:
+            differs[name] = (value, base_values[name])
+    return differs
 
 
 def point_name(overrides):

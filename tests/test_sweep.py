@@ -103,6 +103,26 @@ def test_grid_expands_to_points_times_seeds_with_a_shared_baseline(
     assert s.differs_from_paper["epochs"] == ("200", "1")
 
 
+def test_differs_from_the_figures_paper_flagfile_with_its_defaults(
+    train_flags, tmp_path, in_root
+):
+    """Against --paper_base (a VGG16 figure here): flags the paper's file does
+    not name compare with their defaults; grid flags and where-to-run flags
+    are not differences of setting."""
+    extra = "--paper_base=configs/vgg16_copy_depth.cfg\n--set=vgg_width:0.25\n"
+    extra += "--set=max_train_examples:100\n--set=data_dir:/data\n"
+    differs = _sweep(train_flags, tmp_path, CONFIG + extra).differs_from_paper
+    assert differs["model"] == ("vgg16", "small_cnn")
+    assert differs["vgg_width"] == ("1", "0.25")
+    assert differs["max_train_examples"] == ("0", "100")
+    assert differs["epochs"] == ("200", "1")
+    assert not {"data_dir", "dropout", "weight_decay", "output_dir"} & set(differs)
+    same = (
+        CONFIG.replace("--set=epochs:1\n", "") + "--paper_base=configs/quickstart.cfg\n"
+    )
+    assert _sweep(train_flags, tmp_path, same).differs_from_paper == {}
+
+
 @pytest.mark.parametrize(
     "line, message",
     [
@@ -113,6 +133,7 @@ def test_grid_expands_to_points_times_seeds_with_a_shared_baseline(
         ("--grid=dropout", "--grid takes flag:v1,v2"),
         ("--gird=dropout:0", "expected one of --name="),
         ("--base=configs/nope.cfg", "Base flagfile not found: 'configs/nope.cfg'"),
+        ("--paper_base=nope.cfg", "Paper flagfile not found: --paper_base='nope.cfg'"),
     ],
 )
 def test_bad_config_names_the_problem(train_flags, tmp_path, in_root, line, message):
