@@ -150,7 +150,9 @@ def test_copy_depth_jump_and_widening(train_flags, tmp_path):
     }
     numbers[("copy_depth=5,copy_width_multiplier=4", 0)] = (1, 0.9, 0.3, 0.1)
     out = _write_sweep(train_flags, tmp_path, lines, numbers)
-    report.write_report(str(out))
+    _, md = report.write_report(str(out))
+    # The width panel's rows name the depth it holds fixed.
+    assert "| width (copy_depth=5) | copy_width_multiplier=4 | 1/1 |" in open(md).read()
     outcomes = report.findings(report.load(str(out)))
     assert str(outcomes[0]) == (
         "3. Random-label accuracy jumps between copy depths 5 and 7: largest "
@@ -159,8 +161,8 @@ def test_copy_depth_jump_and_widening(train_flags, tmp_path):
     )
     assert str(outcomes[1]) == (
         "3. Widening the copies at depth 5 does not explain the jump: train "
-        "random-label accuracy 0.300 (copy_depth=5, copy_width_multiplier=4) vs "
-        "0.600 (copy_depth=7) (yes)"
+        "random-label accuracy 0.300 ± 0.000 (copy_depth=5, copy_width_multiplier=4) "
+        "vs 0.600 ± 0.000 (copy_depth=7) (yes)"
     )
 
 
@@ -196,3 +198,35 @@ def test_leak_control_band_is_family_wise(train_flags, tmp_path, scale, verdict)
     assert f"{value:.3f} (dropout=0.5/seed_1, band ±{lo * std:.3f} = {lo:.2f} std" in (
         control.evidence
     )
+
+
+@pytest.mark.parametrize(
+    "wide, verdict, text",
+    [
+        ((0.30, 0.32), True, "0.310 ± 0.014 (copy_depth=5, copy_width_multiplier=2)"),
+        ((0.55, 0.62), None, "the gap +0.015 is within the seeds' spread"),
+        ((0.80, 0.82), False, "vs 0.600 ± 0.000 (copy_depth=7) (no)"),
+    ],
+)
+def test_widening_verdict_needs_a_gap_beyond_the_seeds_spread(
+    train_flags, tmp_path, wide, verdict, text
+):
+    lines = ["--figure=fig3a", "--seeds=0,1", "--set=model:vgg16"]
+    lines += ["--panel=depth", "--grid=copy_depth:5,7"]
+    lines += ["--panel=width", "--grid=copy_depth:5"]
+    lines += ["--grid=copy_width_multiplier:1,2"]
+    numbers = {}
+    for seed in (0, 1):
+        numbers[("copy_depth=5", seed)] = (1, 0.9, 0.2, 0.1)
+        numbers[("copy_depth=7", seed)] = (1, 0.9, 0.6, 0.1)
+        numbers[("copy_depth=5,copy_width_multiplier=2", seed)] = (
+            1,
+            0.9,
+            wide[seed],
+            0.1,
+        )
+    out = _write_sweep(train_flags, tmp_path, lines, numbers)
+    outcome = report.findings(report.load(str(out)))[1]
+    assert outcome.claim.startswith("3. Widening the copies")
+    assert outcome.verdict is verdict
+    assert text in str(outcome)
