@@ -151,11 +151,11 @@ class Outcome:
 
     claim: str
     evidence: str
-    verdict: bool | None  # None: the data cannot decide (missing runs)
+    verdict: bool | None  # None: the data cannot decide (missing runs, noise)
 
     @property
     def answer(self):
-        return {True: "yes", False: "no", None: "n/a"}[self.verdict]
+        return {True: "yes", False: "no", None: "can't tell"}[self.verdict]
 
     def __str__(self):
         return f"{self.claim}: {self.evidence} ({self.answer})"
@@ -197,9 +197,16 @@ def _groups(results, flag):
             yield (f"{panel}: {label}" if label and panel else label or panel), members
 
 
+def _beyond_spread(gap, a, b):
+    """True if `gap` > 0 and False if `gap` < 0, by more than the seeds' spread
+    (the larger std of `a` and `b`); None where it is within the spread."""
+    return None if abs(gap) <= max(a.std, b.std) else gap > 0
+
+
 def lowers(flag, claim, metric=TRAIN_RLA, what="train random-label accuracy"):
     """Finding: `metric` is lower at the largest value of `flag` than at the
-    smallest, in every panel and setting of the other flags."""
+    smallest by more than the seeds' spread, in every panel and setting of the
+    other flags (within the spread, the data cannot tell)."""
 
     def check(results):
         parts, verdicts = [], []
@@ -211,10 +218,14 @@ def lowers(flag, claim, metric=TRAIN_RLA, what="train random-label accuracy"):
                 parts.append(f"missing runs{where}")
                 verdicts.append(None)
                 continue
-            parts.append(
-                f"{a.mean:.3f} ({flag}={lo}) → {b.mean:.3f} ({flag}={hi}){where}"
+            verdict = _beyond_spread(a.mean - b.mean, a, b)
+            spread = max(a.std, b.std)
+            within = (
+                f", within the seeds' spread ±{spread:.3f}" if verdict is None else ""
             )
-            verdicts.append(b.mean < a.mean)
+            change = f"{a.mean:.3f} ({flag}={lo}) → {b.mean:.3f} ({flag}={hi})"
+            parts.append(change + where + within)
+            verdicts.append(verdict)
         return _combine(claim, f"{what} " + "; ".join(parts), verdicts, flag)
 
     return check
@@ -250,6 +261,8 @@ def _combine(claim, evidence, verdicts, flag):
     decided = [v for v in verdicts if v is not None]
     if len(verdicts) > 1:
         evidence += f"; holds in {sum(decided)} of {len(verdicts)}"
+        if len(decided) < len(verdicts):
+            evidence += f", can't tell in {len(verdicts) - len(decided)}"
     if len(decided) < len(verdicts):
         return Outcome(claim, evidence, None if not decided or all(decided) else False)
     return Outcome(claim, evidence, all(decided))
@@ -381,8 +394,8 @@ def widening_not_explains(depth_flag, width_flag, lo, hi, claim):
         deep = results.stats(target, TRAIN_RLA)
         if wide is None or deep is None:
             return Outcome(claim, "missing runs", None)
-        gap, spread = deep.mean - wide.mean, max(wide.std, deep.std)
-        verdict = None if abs(gap) <= spread else gap > 0
+        gap = deep.mean - wide.mean
+        verdict = _beyond_spread(gap, wide, deep)
         within = (
             f"; the gap {gap:+.3f} is within the seeds' spread"
             if verdict is None

@@ -127,7 +127,10 @@ def test_heat_map_sweep_and_per_group_findings(train_flags, tmp_path):
     lam = outcomes["4. λ > 0 lowers random-label accuracy"]
     assert lam.verdict is None  # one group decided yes, one missing
     assert "0.800 (reg_lambda=0) → 0.200 (reg_lambda=1) [label_smoothing=0]" in str(lam)
-    assert "missing runs [label_smoothing=0.1]" in str(lam)
+    assert (
+        "missing runs [label_smoothing=0.1]; holds in 1 of 2, can't tell in 1"
+        in str(lam)
+    )
     smoothing = outcomes["2. Label smoothing lowers random-label accuracy"]
     assert "0.800 (label_smoothing=0) → 0.500 (label_smoothing=0.1)" in str(smoothing)
     # 0.95 vs 0.90 with one seed (std 0): test accuracy improved.
@@ -230,3 +233,26 @@ def test_widening_verdict_needs_a_gap_beyond_the_seeds_spread(
     assert outcome.claim.startswith("3. Widening the copies")
     assert outcome.verdict is verdict
     assert text in str(outcome)
+
+
+@pytest.mark.parametrize(
+    "dropped, verdict, text",
+    [
+        ((0.30, 0.34), True, "0.700 (dropout=0) → 0.320 (dropout=0.5) (yes)"),
+        ((0.60, 0.76), None, "→ 0.680 (dropout=0.5), within the seeds' spread ±0.113"),
+        ((0.90, 0.94), False, "0.700 (dropout=0) → 0.920 (dropout=0.5) (no)"),
+    ],
+)
+def test_lowers_needs_a_drop_beyond_the_seeds_spread(
+    train_flags, tmp_path, dropped, verdict, text
+):
+    lines = ["--figure=fig2", "--seeds=0,1", "--grid=dropout:0,0.5"]
+    numbers = {("base", 0): (1, 0.9, 0.7, 0.1), ("base", 1): (1, 0.9, 0.7, 0.1)}
+    for seed in (0, 1):
+        numbers[("dropout=0.5", seed)] = (1, 0.9, dropped[seed], 0.1)
+    out = _write_sweep(train_flags, tmp_path, lines, numbers)
+    outcomes = {o.claim: o for o in report.findings(report.load(str(out)))}
+    dropout = outcomes["2. Dropout lowers random-label accuracy"]
+    assert dropout.verdict is verdict
+    assert text in str(dropout)
+    assert str(dropout).endswith({None: "(can't tell)"}.get(verdict, ")"))
