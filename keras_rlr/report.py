@@ -10,7 +10,8 @@
 - the table: final train/test class accuracy and train/test random-label
   accuracy per grid point, mean +- std and the number of seeds;
 - the paper's findings (docs/method.md, last section), each a comparison
-  computed from the data, with its numbers and yes/no;
+  computed from the data, with its numbers and yes, no or can't tell
+  (missing runs, or a difference within the seeds' spread);
 - the runs that are missing or failed; what exists is plotted anyway.
 
 Which layout and findings a sweep gets is its config's `--figure` (`FIGURES`).
