@@ -6,6 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_rlr._arguments import check_arg
+
 CONV_IMPLEMENTATIONS = ("auto", "grouped", "loop", "patches", "dense")
 
 # Which per-copy convolution `conv_implementation="auto"` runs, per device
@@ -104,10 +106,10 @@ class CopiedHeads(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check("num_copies", num_copies, num_copies >= 1, ">= 1")
-        _check("num_outputs", num_outputs, num_outputs >= 1, ">= 1")
-        _check("width_multiplier", width_multiplier, width_multiplier > 0, "> 0")
-        _check(
+        check_arg("num_copies", num_copies, num_copies >= 1, ">= 1")
+        check_arg("num_outputs", num_outputs, num_outputs >= 1, ">= 1")
+        check_arg("width_multiplier", width_multiplier, width_multiplier > 0, "> 0")
+        check_arg(
             "conv_implementation",
             conv_implementation,
             conv_implementation in CONV_IMPLEMENTATIONS,
@@ -535,8 +537,3 @@ def _product(values):
     for v in values:
         result *= int(v)
     return result
-
-
-def _check(name, value, ok, expected):
-    if not ok:
-        raise ValueError(f"`{name}` must be {expected}. Received: {name}={value}")

@@ -22,6 +22,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from keras_rlr._arguments import check_num_random_labels
+
 TRAIN_STREAM = 0
 TEST_STREAM = 1
 _SHUFFLE_STREAM = 2
@@ -35,7 +37,7 @@ def random_label(index, num_random_labels, seed, stream=TRAIN_STREAM):
     `(seed, stream, index)`: TF's stateless Philox generator keyed by
     `(seed, stream)` with the index folded in.
     """
-    _check_num_random_labels(num_random_labels)
+    check_num_random_labels(num_random_labels)
     key = _seed_pair(seed, stream)
     return tf.random.stateless_uniform(
         [],
@@ -194,7 +196,7 @@ def augment_image(image, seed, horizontal_flip=True):
 
 
 def _indexed(dataset, num_random_labels, seed, stream):
-    _check_num_random_labels(num_random_labels)
+    check_num_random_labels(num_random_labels)
     spec = dataset.element_spec
     if not (isinstance(spec, tuple) and len(spec) == 2):
         raise ValueError(
@@ -219,11 +221,3 @@ def _drop_index(index, image, label, rho):
 
 def _seed_pair(seed, stream):
     return tf.stack([tf.cast(seed, tf.int64), tf.cast(stream, tf.int64)])
-
-
-def _check_num_random_labels(num_random_labels):
-    if num_random_labels < 2:
-        raise ValueError(
-            "num_random_labels must be >= 2 (with one label there is nothing to "
-            f"memorize). Received: num_random_labels={num_random_labels}"
-        )

@@ -5,6 +5,11 @@ import tensorflow as tf
 from absl import logging
 
 from keras_rlr import losses
+from keras_rlr._arguments import (
+    check_arg,
+    check_num_random_labels,
+    weight_decay_regularizer,
+)
 from keras_rlr.copied_heads import CopiedHeads
 from keras_rlr.heads import RandomLabelHeads
 
@@ -98,25 +103,20 @@ class RandomLabelModel(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_arg("num_classes", num_classes, num_classes >= 2, ">= 2")
-        _check_arg(
-            "num_random_labels",
-            num_random_labels,
-            num_random_labels >= 2,
-            ">= 2 (with one random label there is nothing to memorize)",
-        )
-        _check_arg("reg_lambda", reg_lambda, reg_lambda >= 0, ">= 0")
-        _check_arg(
+        check_arg("num_classes", num_classes, num_classes >= 2, ">= 2")
+        check_num_random_labels(num_random_labels)
+        check_arg("reg_lambda", reg_lambda, reg_lambda >= 0, ">= 0")
+        check_arg(
             "label_smoothing", label_smoothing, 0 <= label_smoothing < 1, "in [0, 1)"
         )
-        _check_arg("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
+        check_arg("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
         if single_output:
             for name, value in (
                 ("class_head", class_head),
                 ("reg_lambda", reg_lambda or None),
                 ("label_smoothing", label_smoothing or None),
             ):
-                _check_arg(
+                check_arg(
                     name,
                     value,
                     value is None,
@@ -124,7 +124,7 @@ class RandomLabelModel(keras.Model):
                     "learns from L_reg alone)",
                 )
         elif class_head is not None:
-            _check_arg(
+            check_arg(
                 "weight_decay",
                 weight_decay,
                 not weight_decay,
@@ -144,9 +144,7 @@ class RandomLabelModel(keras.Model):
         if class_head is None and not single_output:
             class_head = keras.layers.Dense(
                 num_classes,
-                kernel_regularizer=(
-                    keras.regularizers.L2(weight_decay / 2) if weight_decay else None
-                ),
+                kernel_regularizer=weight_decay_regularizer(weight_decay),
                 dtype="float32",
                 name="class_head",
             )
@@ -565,8 +563,3 @@ def _range_checks(values, upper, what, bound_name):
             f"{what}s must lie in [0, {bound_name})",
         ),
     ]
-
-
-def _check_arg(name, value, ok, expected):
-    if not ok:
-        raise ValueError(f"`{name}` must be {expected}. Received: {name}={value}")

@@ -62,6 +62,22 @@ def test_impossible_depth_is_rejected(depth):
         backbones.wide_resnet(depth=depth)
 
 
+@pytest.mark.parametrize(
+    "build, args, message",
+    [
+        (backbones.wide_resnet, {"width": 0}, "`width` must be >= 1"),
+        (backbones.wide_resnet, {"dropout": 1.0}, r"`dropout` must be in \[0, 1\)"),
+        (backbones.small_cnn, {"feature_dim": 0}, "`feature_dim` must be >= 1"),
+        (backbones.small_cnn, {"dropout": -0.1}, "Received: dropout=-0.1"),
+        (backbones.vgg16, {"width": 0.0}, "`width` must be > 0"),
+        (backbones.vgg16, {"num_classes": 0}, "`num_classes` must be >= 1"),
+    ],
+)
+def test_bad_arguments_name_the_argument(build, args, message):
+    with pytest.raises(ValueError, match=message):
+        build(**args)
+
+
 def test_small_cnn_learns_a_learnable_task():
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

@@ -3,6 +3,8 @@
 import keras
 from keras import layers
 
+from keras_rlr._arguments import check_arg, check_dropout, weight_decay_regularizer
+
 
 def small_cnn(
     input_shape=(8, 8, 1),
@@ -38,12 +40,10 @@ def small_cnn(
     >>> small_cnn(input_shape=(8, 8, 1)).output_shape
     (None, 256)
     """
-    for arg, value in (("width", width), ("feature_dim", feature_dim)):
-        if value < 1:
-            raise ValueError(f"{arg} must be >= 1. Received: {arg}={value}")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
-    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
+    check_arg("width", width, width >= 1, ">= 1")
+    check_arg("feature_dim", feature_dim, feature_dim >= 1, ">= 1")
+    check_dropout(dropout)
+    regularizer = weight_decay_regularizer(weight_decay)
 
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs

@@ -3,6 +3,8 @@
 import keras
 from keras import layers
 
+from keras_rlr._arguments import check_arg, check_dropout, weight_decay_regularizer
+
 # The 16 weighted layers, from the input to the output.
 VGG16_LAYERS = tuple(f"conv{i}" for i in range(1, 14)) + ("fc1", "fc2", "fc3")
 _BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -60,15 +62,10 @@ def vgg16(
     >>> vgg16_split_layer(3)
     'fc1'
     """
-    if width <= 0:
-        raise ValueError(f"width must be > 0. Received: width={width}")
-    if num_classes < 1:
-        raise ValueError(
-            f"num_classes must be >= 1. Received: num_classes={num_classes}"
-        )
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
-    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
+    check_arg("width", width, width > 0, "> 0")
+    check_arg("num_classes", num_classes, num_classes >= 1, ">= 1")
+    check_dropout(dropout)
+    regularizer = weight_decay_regularizer(weight_decay)
 
     def scaled(units):
         return max(1, round(units * width))

@@ -5,6 +5,8 @@ import functools
 import keras
 from keras import layers
 
+from keras_rlr._arguments import check_arg, check_dropout, weight_decay_regularizer
+
 
 def wide_resnet(
     depth=16,
@@ -50,10 +52,8 @@ def wide_resnet(
             "depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, 40, ...). "
             f"Received: depth={depth}"
         )
-    if width < 1:
-        raise ValueError(f"width must be >= 1. Received: width={width}")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+    check_arg("width", width, width >= 1, ">= 1")
+    check_dropout(dropout)
     blocks_per_group = (depth - 4) // 6
     conv = _conv_factory(weight_decay)
     bn_relu = functools.partial(_bn_relu, synchronized=sync_batch_norm)
@@ -101,7 +101,7 @@ def _bn_relu(x, name, synchronized=False):
 
 
 def _conv_factory(weight_decay):
-    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
+    regularizer = weight_decay_regularizer(weight_decay)
 
     def conv(channels, kernel_size, strides=1, name=None):
         return layers.Conv2D(
