@@ -1,6 +1,7 @@
 """`CopiedHeads`: `C` fresh copies of a network's last layers, run as one layer."""
 
 import copy
+import math
 
 import keras
 import numpy as np
@@ -181,7 +182,7 @@ class CopiedHeads(keras.layers.Layer):
                 step["layer"] = layer
                 shape = tuple(layer.compute_output_shape((None,) + shape)[1:])
             elif kind == "Flatten":
-                shape = (_product(shape),)
+                shape = (math.prod(shape),)
             else:  # global pooling
                 shape = shape[-1:]
             steps.append(step)
@@ -255,13 +256,13 @@ class CopiedHeads(keras.layers.Layer):
 
     def _flatten(self, x, shared):
         if shared or len(x.shape) == 2:
-            return ops.reshape(x, (-1, _product(x.shape[1:])))
+            return ops.reshape(x, (-1, math.prod(x.shape[1:])))
         # (B, H, W, C * k) -> (B, C, H, W, k): each copy's own row-major order.
         spatial, channels = tuple(x.shape[1:-1]), x.shape[-1] // self.num_copies
         x = ops.reshape(x, (-1,) + spatial + (self.num_copies, channels))
         rank = len(x.shape)
         x = ops.transpose(x, (0, rank - 2) + tuple(range(1, rank - 2)) + (rank - 1,))
-        return ops.reshape(x, (-1, self.num_copies * _product(spatial) * channels))
+        return ops.reshape(x, (-1, self.num_copies * math.prod(spatial) * channels))
 
     # -- Checks and the naive equivalent ---------------------------------------
 
@@ -513,15 +514,13 @@ def _conv_extent(size, kernel, stride, padding):
 
 
 def _conv_output_shape(shape, config):
-    height, width, _ = shape
-    out = []
-    for size, k, s in zip(
-        (height, width), config["kernel_size"], config["strides"], strict=True
-    ):
-        out.append(
-            -(-size // s) if config["padding"] == "same" else (size - k) // s + 1
+    sizes = [
+        _conv_extent(size, k, s, config["padding"])[0]
+        for size, k, s in zip(
+            shape[:2], config["kernel_size"], config["strides"], strict=True
         )
-    return (out[0], out[1], config["filters"])
+    ]
+    return (*sizes, config["filters"])
 
 
 def _device_type():
@@ -530,10 +529,3 @@ def _device_type():
 
         return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
     return "cpu"
-
-
-def _product(values):
-    result = 1
-    for v in values:
-        result *= int(v)
-    return result
