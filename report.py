@@ -29,10 +29,10 @@ def main(argv):
     from keras_rlr import report
 
     try:
-        paths = report.write_report(FLAGS.sweep_dir, FLAGS.output_dir, FLAGS.name)
+        results = report.load(FLAGS.sweep_dir)
+        paths = report.write(results, FLAGS.output_dir or FLAGS.sweep_dir, FLAGS.name)
     except report.ReportError as error:
         sys.exit(f"report.py: error: {error}")
-    results = report.load(FLAGS.sweep_dir)
     for outcome in report.findings(results):
         print(f"- {outcome}")
     missing = results.unfinished()

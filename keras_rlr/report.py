@@ -802,8 +802,11 @@ def write_report(sweep_dir, output_dir=None, name=None):
     Returns:
         The paths written, PNG first.
     """
-    results = load(sweep_dir)
-    output_dir = output_dir or sweep_dir
+    return write(load(sweep_dir), output_dir or sweep_dir, name)
+
+
+def write(results, output_dir, name=None):
+    """Writes the report of loaded `results`; see `write_report`."""
     name = name or results.figure
     os.makedirs(output_dir, exist_ok=True)
     png = os.path.join(output_dir, f"{name}.png")
