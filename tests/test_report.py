@@ -4,6 +4,8 @@ findings and the list of missing runs say what was written."""
 import json
 import math
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -172,6 +174,33 @@ def test_copy_depth_jump_and_widening(train_flags, tmp_path):
 def test_no_manifest_is_an_error_naming_the_directory(tmp_path):
     with pytest.raises(report.ReportError, match="holds no sweep.json"):
         report.load(str(tmp_path))
+
+
+def _report_py(*args):
+    return subprocess.run(
+        [sys.executable, "report.py", *args], cwd=ROOT, capture_output=True, text=True
+    )
+
+
+def test_entry_point_writes_the_report_and_prints_the_findings(train_flags, tmp_path):
+    numbers = {
+        ("base", 0): (1.0, 0.9, 0.6, 0.1),
+        ("dropout=0.5", 0): (1, 0.9, 0.3, 0.1),
+    }
+    out = _write_sweep(train_flags, tmp_path, FIG2, numbers)
+    result = _report_py(f"--sweep_dir={out}", f"--output_dir={tmp_path / 'r'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "- 2. Dropout lowers random-label accuracy: " in result.stdout
+    # Seed 1 of both points and the weight-decay point never ran.
+    assert "4 run(s) missing or failed" in result.stdout
+    assert (tmp_path / "r" / "fig2.png").is_file()
+    assert (tmp_path / "r" / "fig2.md").is_file()
+
+    missing = _report_py(f"--sweep_dir={tmp_path / 'nope'}")
+    assert missing.returncode == 1
+    assert "report.py: error: " in missing.stderr
+    assert "holds no sweep.json" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 @pytest.mark.parametrize("scale, verdict", [(0.99, True), (1.01, False)])
