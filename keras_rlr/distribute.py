@@ -43,7 +43,7 @@ def make_strategy(name, tpu_address=None):
 
 def is_chief():
     """Whether this process writes the run directory (worker 0, or no cluster)."""
-    return _chief_or_task(json.loads(os.environ.get("TF_CONFIG") or "{}")) is None
+    return _worker_task() is None
 
 
 def worker_output_dir(output_dir):
@@ -54,15 +54,16 @@ def worker_output_dir(output_dir):
     `output_dir/workers/<type>_<index>` so that no two processes write the same
     file.
     """
-    task = _chief_or_task(json.loads(os.environ.get("TF_CONFIG") or "{}"))
+    task = _worker_task()
     if task is None:
         return output_dir
     return os.path.join(output_dir, "workers", f"{task['type']}_{task['index']}")
 
 
-def _chief_or_task(tf_config):
+def _worker_task():
     """None for the chief (an explicit `chief` task, else worker 0, or no
-    cluster at all); this process's task dict otherwise."""
+    cluster at all); this process's task from `TF_CONFIG` otherwise."""
+    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     task = tf_config.get("task", {})
     kind, index = task.get("type", "chief"), int(task.get("index", 0))
     if kind == "chief" or (
