@@ -28,6 +28,18 @@ def dense_extractor():
     return keras.Model(inputs, keras.layers.Dense(D, activation="tanh")(inputs))
 
 
+def assert_sgd_step(variables, before, gradients, lr):
+    """Each variable moved by exactly `-lr * gradient` (one plain SGD step)."""
+    for variable, value, gradient in zip(variables, before, gradients, strict=True):
+        np.testing.assert_allclose(
+            variable.numpy(),
+            value - lr * np.asarray(gradient),
+            rtol=1e-4,
+            atol=1e-6,
+            err_msg=variable.path,
+        )
+
+
 def batch(n=16, seed=0):
     """`n` random inputs with class and random labels."""
     rng = np.random.default_rng(seed)

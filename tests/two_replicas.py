@@ -16,23 +16,19 @@ tf.config.set_logical_device_configuration(
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from train_utils import tiny_config  # noqa: E402
 
 from keras_rlr import data, datasets, experiment  # noqa: E402
 
 output_dir = sys.argv[1]
-config = experiment.Config(
-    dataset="digits",
-    model="small_cnn",
-    cnn_width=4,
+config = tiny_config(
     cnn_feature_dim=16,
     max_train_examples=256,
     augment=True,
-    epochs=1,
     batch_size=32,
     learning_rate=0.05,
     sync_batch_norm=True,
     eval_batch_size=64,
-    verbose=0,
 )
 strategies = {
     "one": tf.distribute.MirroredStrategy(["/cpu:0"]),
