@@ -158,3 +158,26 @@ def test_global_batch_must_split_over_replicas(tmp_path):
     config = tiny_config(batch_size=32)
     with pytest.raises(experiment.RunError, match="batch_size=32"):
         experiment.train_and_evaluate(config, str(tmp_path), strategy=ThreeReplicas())
+
+
+def test_flag_choices_are_the_librarys(train_flags):
+    """train.py spells its choices out (it imports no TensorFlow until it runs, so
+    --help is instant); they and the defaults must stay the library's."""
+    from keras_rlr import distribute, experiment
+
+    assert train_flags["model"].enum_values == experiment.MODELS
+    assert train_flags["mixed_precision"].enum_values == experiment.PRECISIONS
+    assert train_flags["jit_compile"].enum_values == experiment.JIT_MODES
+    assert train_flags["strategy"].enum_values == distribute.STRATEGIES
+    # The flags' defaults are the Config's (the paper's setting).
+    defaults = experiment.Config()
+    for name, info in train_flags.items():
+        if not hasattr(defaults, name):
+            continue
+        value = getattr(defaults, name)
+        if isinstance(value, bool):
+            assert info.default == str(value).lower(), name
+        elif isinstance(value, int | float):
+            assert float(info.default) == value, name
+        else:
+            assert info.default == (value or ""), name
