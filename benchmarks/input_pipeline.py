@@ -10,13 +10,15 @@ In one process, alternating, round after round:
 - `model`: images/s that `RandomLabelModel` on WideResNet-16-4 (C = 100,
   R = 10) consumes in training steps.
 
-Prints the median of each and their ratio; the pipeline should be at least 5x
-faster than the model. Both share the machine's cores, measured one at a time.
+Prints the median of each and the median per-round ratio; the pipeline should
+be at least 5x faster than the model. Both share the machine's cores, timed one
+at a time (`_timing.alternate`).
 """
 
+import functools
 import statistics
-import time
 
+import _timing as timing
 import keras
 import numpy as np
 import tensorflow as tf
@@ -29,8 +31,13 @@ flags.DEFINE_integer("num_examples", 10_000, "Synthetic training examples.")
 flags.DEFINE_integer("pipeline_batch_size", 256, "Batch size of the pipeline.")
 flags.DEFINE_integer("model_batch_size", 64, "Batch size of the timed model steps.")
 flags.DEFINE_integer("rounds", 3, "Rounds; each measures both.")
-flags.DEFINE_integer("pipeline_batches", 30, "Batches read per pipeline round.")
-flags.DEFINE_integer("model_steps", 3, "Training steps per model round.")
+flags.DEFINE_integer(
+    "steps_per_round",
+    3,
+    "Timed steps of each per round: a model step is one training step, a "
+    "pipeline step reads --batches_per_step batches.",
+)
+flags.DEFINE_integer("batches_per_step", 10, "Batches a pipeline step reads.")
 FLAGS = flags.FLAGS
 
 
@@ -41,12 +48,13 @@ def main(argv):
     labels = rng.integers(0, 100, FLAGS.num_examples).astype(np.int32)
     source = tf.data.Dataset.from_tensor_slices((images, labels))
     steps = data.steps_per_epoch(source, FLAGS.pipeline_batch_size)
+    timed_batches = FLAGS.rounds * FLAGS.steps_per_round * FLAGS.batches_per_step
     stream = data.training_dataset(
         source,
         batch_size=FLAGS.pipeline_batch_size,
         num_random_labels=10,
         seed=0,
-        epochs=3 + FLAGS.rounds * FLAGS.pipeline_batches // steps,
+        epochs=3 + timed_batches // steps,
         augment=True,
     )
     batches = iter(stream)
@@ -64,31 +72,30 @@ def main(argv):
     )
     model.train_on_batch(x, y)  # trace
 
-    pipeline_rates, model_rates = [], []
-    for _ in range(FLAGS.rounds):
-        start = time.perf_counter()
-        for _ in range(FLAGS.pipeline_batches):
+    def read_batches():
+        for _ in range(FLAGS.batches_per_step):
             next(batches)
-        pipeline_rates.append(
-            FLAGS.pipeline_batches
-            * FLAGS.pipeline_batch_size
-            / (time.perf_counter() - start)
-        )
-        start = time.perf_counter()
-        for _ in range(FLAGS.model_steps):
-            model.train_on_batch(x, y)
-        model_rates.append(
-            FLAGS.model_steps * FLAGS.model_batch_size / (time.perf_counter() - start)
-        )
 
-    pipeline, consumed = (
-        statistics.median(pipeline_rates),
-        statistics.median(model_rates),
+    times = timing.alternate(
+        {
+            "pipeline": read_batches,
+            "model": functools.partial(model.train_on_batch, x, y),
+        },
+        rounds=FLAGS.rounds,
+        steps_per_round=FLAGS.steps_per_round,
+        warmup_steps=0,  # the cache is filled and the model traced above
+    )
+    per_pipeline_step = FLAGS.batches_per_step * FLAGS.pipeline_batch_size
+    pipeline = per_pipeline_step / statistics.median(times["pipeline"])
+    consumed = FLAGS.model_batch_size / statistics.median(times["model"])
+    # images/s of the pipeline over the model's, round by round.
+    ratio = timing.median_ratio(times, "model", "pipeline") * (
+        per_pipeline_step / FLAGS.model_batch_size
     )
     print(f"{FLAGS.rounds} rounds, medians (images/s):")
     print(f"  input pipeline (augment, random labels)  {pipeline:10.0f}")
     print(f"  WRN-16-4 RandomLabelModel training       {consumed:10.0f}")
-    print(f"  ratio pipeline / model                    {pipeline / consumed:10.1f}x")
+    print(f"  median ratio pipeline / model             {ratio:10.1f}x")
 
 
 if __name__ == "__main__":
