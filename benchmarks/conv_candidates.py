@@ -22,9 +22,10 @@ candidate's time over `loop`'s time in the same round. The result decides
 `copied_heads.AUTO_CONV` per device type (README, "Heads at any depth").
 """
 
+import functools
 import statistics
-import time
 
+import _timing as timing
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
@@ -90,15 +91,16 @@ def time_case(copies, size, channels_in, channels_out):
     for step in steps.values():  # trace, warm up and check agreement
         for got, want in zip(step(x, kernel), reference, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
-    times = {name: [] for name in candidates}
-    for round_index in range(FLAGS.rounds):
-        shift = round_index % len(candidates)
-        for name in candidates[shift:] + candidates[:shift]:
-            start = time.perf_counter()
-            for _ in range(FLAGS.steps_per_round):
-                [g.numpy() for g in steps[name](x, kernel)]
-            times[name].append((time.perf_counter() - start) / FLAGS.steps_per_round)
-    return times
+
+    def run(name):
+        [g.numpy() for g in steps[name](x, kernel)]  # wait for the results
+
+    return timing.alternate(
+        {name: functools.partial(run, name) for name in candidates},
+        rounds=FLAGS.rounds,
+        steps_per_round=FLAGS.steps_per_round,
+        warmup_steps=0,  # traced and warmed up by the check above
+    )
 
 
 def main(argv):
@@ -118,10 +120,9 @@ def main(argv):
         copies, size, channels_in, channels_out = case
         line = f"{copies:>4}{f'{size}x{size}':>6}{f'{channels_in}->{channels_out}':>10}"
         for name in candidate_names():
-            ratios = [t / r for t, r in zip(times[name], times["loop"], strict=True)]
             line += (
                 f"{statistics.median(times[name]):>14.4f}"
-                f"{statistics.median(ratios):>7.2f}"
+                f"{timing.median_ratio(times, name, 'loop'):>7.2f}"
             )
         print(line, flush=True)
 

@@ -20,9 +20,10 @@ median over rounds of the per-round ratio. Goal: `fused / ideal <= 1.3` and
 `fused < naive`.
 """
 
+import functools
 import statistics
-import time
 
+import _timing as timing
 import keras
 import numpy as np
 from absl import app, flags
@@ -98,9 +99,7 @@ def make_variants(num_classes, depth):
             num_classes,
             R,
             class_head=base.class_head,
-            random_heads=SeparateCopies(
-                fused.random_heads.separate_copies(feature_shape)
-            ),
+            random_heads=SeparateCopies(copies),
         )
         naive.compile(optimizer=sgd(), jit_compile=False)
         variants["naive"] = naive
@@ -132,37 +131,28 @@ def main(argv):
                 target = y if name == "plain" else targets
                 variants[name].train_on_batch(x, target)
 
-            names = list(variants)
-            for name in names:
-                step(name)
-                step(name)
-            times = {name: [] for name in names}
-            for round_index in range(FLAGS.rounds):
-                shift = round_index % len(names)
-                for name in names[shift:] + names[:shift]:
-                    start = time.perf_counter()
-                    for _ in range(FLAGS.steps_per_round):
-                        step(name)
-                    elapsed = time.perf_counter() - start
-                    times[name].append(elapsed / FLAGS.steps_per_round)
-            extra = num_classes * flops_ratio
-            fused_ideal = [
-                f / (p * (1 + extra))
-                for f, p in zip(times["fused"], times["plain"], strict=True)
-            ]
-            naive_fused = (
-                [n / f for n, f in zip(times["naive"], times["fused"], strict=True)]
-                if "naive" in times
-                else [float("nan")]
+            times = timing.alternate(
+                {name: functools.partial(step, name) for name in variants},
+                rounds=FLAGS.rounds,
+                steps_per_round=FLAGS.steps_per_round,
+                warmup_steps=2,
             )
-            naive_time = statistics.median(times.get("naive", [float("nan")]))
+            extra = num_classes * flops_ratio
+            fused_ideal = timing.median_ratio(times, "fused", "plain") / (1 + extra)
+            nan = float("nan")
+            naive_fused = (
+                timing.median_ratio(times, "naive", "fused")
+                if "naive" in times
+                else nan
+            )
+            naive_time = statistics.median(times.get("naive", [nan]))
             print(
                 f"{num_classes:>4}{depth:>3}{extra:>12.3f}"
                 f"{statistics.median(times['plain']):>11.3f}"
                 f"{statistics.median(times['fused']):>11.3f}"
                 f"{naive_time:>11.3f}"
-                f"{statistics.median(fused_ideal):>13.2f}"
-                f"{statistics.median(naive_fused):>13.2f}",
+                f"{fused_ideal:>13.2f}"
+                f"{naive_fused:>13.2f}",
                 flush=True,
             )
             keras.backend.clear_session()
