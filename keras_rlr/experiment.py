@@ -86,35 +86,26 @@ class Config:
 
 def build_model(config, image_shape, num_classes):
     """The `RandomLabelModel` that `config` describes, not yet compiled."""
+    network = dict(
+        input_shape=image_shape,
+        dropout=config.dropout,
+        weight_decay=config.weight_decay,
+        sync_batch_norm=config.sync_batch_norm,
+    )
     if config.model == "wide_resnet":
         extractor = backbones.wide_resnet(
-            depth=config.wrn_depth,
-            width=config.wrn_width,
-            input_shape=image_shape,
-            dropout=config.dropout,
-            weight_decay=config.weight_decay,
-            sync_batch_norm=config.sync_batch_norm,
+            depth=config.wrn_depth, width=config.wrn_width, **network
         )
     elif config.model == "small_cnn":
         extractor = backbones.small_cnn(
-            input_shape=image_shape,
-            width=config.cnn_width,
-            feature_dim=config.cnn_feature_dim,
-            dropout=config.dropout,
-            weight_decay=config.weight_decay,
-            sync_batch_norm=config.sync_batch_norm,
+            width=config.cnn_width, feature_dim=config.cnn_feature_dim, **network
         )
     elif config.model == "vgg16":
         # The heads are copies of the last copy_depth layers; weight decay sits
         # in the network's own kernels (extractor and class head), never in
         # the copies.
         classifier = backbones.vgg16(
-            num_classes=num_classes,
-            input_shape=image_shape,
-            width=config.vgg_width,
-            dropout=config.dropout,
-            weight_decay=config.weight_decay,
-            sync_batch_norm=config.sync_batch_norm,
+            num_classes=num_classes, width=config.vgg_width, **network
         )
         return RandomLabelModel.from_classifier(
             classifier,
