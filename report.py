@@ -2,44 +2,11 @@ r"""Turn a sweep directory into its figure (PNG) and a Markdown report.
 
     python report.py --sweep_dir=runs/sweeps/fig2_cpu --output_dir=results/cpu
 
-Wiring only: the tables, plots and findings live in `keras_rlr.report`. Writes
-`<figure>.png` and `<figure>.md` (the figure named by the sweep config's
---figure); runs that are missing or failed are listed, what exists is plotted.
+A thin wrapper of `keras_rlr.report.cli` (also installed as `keras-rlr-report`
+and run by `python -m keras_rlr.report`).
 """
 
-import os
-import sys
-
-from absl import app, flags
-
-# TF's C++ start-up chatter (keras_rlr imports TF).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-FLAGS = flags.FLAGS
-
-flags.DEFINE_string("sweep_dir", None, "The sweep's directory (its --output_dir).")
-flags.DEFINE_string("output_dir", None, "Where to write (default: --sweep_dir).")
-flags.DEFINE_string("name", None, "File name stem (default: the sweep's --figure).")
-flags.mark_flag_as_required("sweep_dir")
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from keras_rlr import report
-
-    try:
-        results = report.load(FLAGS.sweep_dir)
-        paths = report.write(results, FLAGS.output_dir or FLAGS.sweep_dir, FLAGS.name)
-    except report.ReportError as error:
-        sys.exit(f"report.py: error: {error}")
-    for outcome in report.findings(results):
-        print(f"- {outcome}")
-    missing = results.unfinished()
-    if missing:
-        print(f"{len(missing)} run(s) missing or failed: see {paths[1]}")
-    print(f"wrote {', '.join(paths)}")
-
+from keras_rlr.report.cli import run
 
 if __name__ == "__main__":
-    app.run(main)
+    run()

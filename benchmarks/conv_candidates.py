@@ -5,7 +5,7 @@ r"""Which per-copy convolution is fastest here: grouped, a loop, patches, dense?
 
 `CopiedHeads` runs `C` copies of a convolution, copy `c` on its own channel
 slice of a `(batch, H, W, C * in)` tensor. Four candidates compute the same
-numbers (`keras_rlr.copied_heads.per_copy_conv`):
+numbers (`keras_rlr.per_copy_conv.per_copy_conv`):
 
 - `grouped`: one `Conv2D`-style grouped convolution (`groups = C`);
 - `loop`: `C` ordinary convolutions on channel slices, concatenated;
@@ -19,7 +19,7 @@ respect to the input and the kernel) in a `tf.function`, on shapes of the
 copied VGG16 convolutions (batch 32). The candidates alternate in a rotating
 order, round after round; the printed ratio is the median over rounds of each
 candidate's time over `loop`'s time in the same round. The result decides
-`copied_heads.AUTO_CONV` per device type (README, "Heads at any depth").
+`per_copy_conv.AUTO_CONV` per device type (README, "Heads at any depth").
 """
 
 import functools
@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from keras_rlr.copied_heads import per_copy_conv
+from keras_rlr.per_copy_conv import per_copy_conv
 
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_integer("rounds", 7, "Rounds; each times every candidate.")

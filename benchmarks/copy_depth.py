@@ -9,7 +9,7 @@ depths d in {1, 3, 4, 7}, times one training step (`train_on_batch`) of:
 - `plain`: the VGG16 classifier alone (sparse cross-entropy);
 - `fused`: `RandomLabelModel.from_classifier`, heads = one `CopiedHeads` layer;
 - `naive`: the same model with the heads as `C` separate Keras copies
-  (`CopiedHeads.separate_copies`), stacked.
+  (`keras_rlr.reference.separate_copies`), stacked.
 
 The ideal is what the copies' arithmetic costs if it ran as efficiently as the
 network's own: `t_plain * (1 + C * FLOPs_copy / FLOPs_network)`, with
@@ -30,7 +30,7 @@ from absl import app, flags
 from keras import ops
 
 import keras_rlr
-from keras_rlr import backbones
+from keras_rlr import backbones, reference
 
 flags.DEFINE_float("width", 0.125, "VGG16 width multiplier (1: 64...512 channels).")
 flags.DEFINE_integer("batch_size", 32, "Batch size of every timed step.")
@@ -88,7 +88,7 @@ def make_variants(num_classes, depth):
     )
     fused.compile(optimizer=sgd(), jit_compile=False)
     feature_shape = fused.feature_extractor.output_shape
-    copies = fused.random_heads.separate_copies(feature_shape)
+    copies = reference.separate_copies(fused.random_heads, feature_shape)
     variants = {"plain": plain, "fused": fused}
     if FLAGS.naive:
         base = keras_rlr.RandomLabelModel.from_classifier(

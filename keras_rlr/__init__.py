@@ -2,22 +2,45 @@
 
 Measure how much a classifier memorizes single training examples, and push it
 back, with heads that learn a random label fixed to each example.
+
+The core (model, heads, losses, random labels and input pipelines, datasets,
+backbones, callbacks, export) sits at the top of the package; the experiment
+tooling lives in subpackages that depend on it, never the other way round:
+`keras_rlr.train` (one run), `keras_rlr.sweep` (grids of runs) and
+`keras_rlr.report` (a sweep's figure and findings).
+
+Importing the package loads no TensorFlow: each name below is imported on
+first use, so tools that only read run directories start in a fraction of a
+second.
 """
 
-from keras_rlr import backbones, callbacks, data, datasets, export, losses
-from keras_rlr.copied_heads import CopiedHeads
-from keras_rlr.heads import RandomLabelHeads
-from keras_rlr.model import RandomLabelModel
+import importlib
 
-__all__ = [
-    "CopiedHeads",
-    "RandomLabelHeads",
-    "RandomLabelModel",
-    "backbones",
-    "callbacks",
-    "data",
-    "datasets",
-    "export",
-    "losses",
-]
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it (a module itself where equal).
+_EXPORTS = {
+    "RandomLabelModel": "keras_rlr.model",
+    "RandomLabelHeads": "keras_rlr.heads",
+    "CopiedHeads": "keras_rlr.copied_heads",
+    "backbones": "keras_rlr.backbones",
+    "callbacks": "keras_rlr.callbacks",
+    "data": "keras_rlr.data",
+    "datasets": "keras_rlr.datasets",
+    "export": "keras_rlr.export",
+    "losses": "keras_rlr.losses",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(_EXPORTS[name])
+    value = module if module.__name__ == f"{__name__}.{name}" else getattr(module, name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -4,24 +4,10 @@ import copy
 import math
 
 import keras
-import numpy as np
 from keras import ops
 
+from keras_rlr import per_copy_conv
 from keras_rlr._arguments import check_arg
-
-CONV_IMPLEMENTATIONS = ("auto", "grouped", "loop", "patches", "dense")
-
-# Which per-copy convolution `conv_implementation="auto"` runs, per device
-# type: the fastest in `benchmarks/conv_candidates.py` (numbers in README,
-# "Heads at any depth"). On this project's CPU, grouped convolution was 29x to
-# 94x slower than a loop (benchmarks/conv_candidates.py); on input maps of at most
-# `DENSE_MAX_PIXELS` pixels a batched product with each copy's dense
-# convolution matrix ("dense") took 0.14x the loop's time (C = 100, 2x2, 64
-# channels; patches 0.41x), and the loop won on larger maps (4x4: dense 1.7x
-# and 3.4x the loop's time at C = 100 and C = 10, patches 1.6x and 0.95x). On
-# GPUs cuDNN runs grouped convolutions natively (not measured here).
-AUTO_CONV = {"cpu": "loop", "gpu": "grouped"}
-DENSE_MAX_PIXELS = 4
 
 _ELEMENTWISE = (
     "ReLU",
@@ -62,7 +48,7 @@ class CopiedHeads(keras.layers.Layer):
       `"patches"`: one batched matrix product over extracted patches;
       `"dense"`: one batched matrix product with each copy's convolution
       written as a dense matrix, for tiny maps; `"auto"`: the fastest measured
-      for the device type and map size, `AUTO_CONV` and `DENSE_MAX_PIXELS`);
+      for the device type and map size, `keras_rlr.per_copy_conv.choose`);
     - `Flatten` reorders each copy's features as a separate copy's `Flatten`
       would.
 
@@ -113,8 +99,8 @@ class CopiedHeads(keras.layers.Layer):
         check_arg(
             "conv_implementation",
             conv_implementation,
-            conv_implementation in CONV_IMPLEMENTATIONS,
-            f"one of {CONV_IMPLEMENTATIONS}",
+            conv_implementation in per_copy_conv.IMPLEMENTATIONS,
+            f"one of {per_copy_conv.IMPLEMENTATIONS}",
         )
         self.tail = [
             copy.deepcopy(t) if isinstance(t, dict) else keras.layers.serialize(t)
@@ -177,7 +163,7 @@ class CopiedHeads(keras.layers.Layer):
                 layer.build((None,) + shape[:-1] + (self.num_copies * shape[-1],))
                 step["layer"] = layer
             elif kind in _ELEMENTWISE:
-                layer = _layer(kind, {**config, "dtype": self.dtype_policy})
+                layer = layer_from_config(kind, {**config, "dtype": self.dtype_policy})
                 layer.build((None,) + shape)
                 step["layer"] = layer
                 shape = tuple(layer.compute_output_shape((None,) + shape)[1:])
@@ -237,18 +223,18 @@ class CopiedHeads(keras.layers.Layer):
 
     def _conv(self, x, step, shared):
         config = step["config"]
-        implementation = self.conv_implementation
-        if implementation == "auto":
-            implementation = AUTO_CONV[_device_type()]
-            pixels = x.shape[1] * x.shape[2]
-            if implementation == "loop" and pixels <= DENSE_MAX_PIXELS:
-                implementation = "dense"
-        y = per_copy_conv(
+        if shared:
+            implementation = "wide"
+        else:
+            implementation = per_copy_conv.choose(
+                self.conv_implementation, x.shape[1] * x.shape[2]
+            )
+        y = per_copy_conv.per_copy_conv(
             x,
             step["kernel"],
             strides=tuple(config["strides"]),
             padding=config["padding"],
-            implementation="wide" if shared else implementation,
+            implementation=implementation,
         )
         if "bias" in step:
             y = y + ops.reshape(step["bias"], (-1,))
@@ -263,50 +249,6 @@ class CopiedHeads(keras.layers.Layer):
         rank = len(x.shape)
         x = ops.transpose(x, (0, rank - 2) + tuple(range(1, rank - 2)) + (rank - 1,))
         return ops.reshape(x, (-1, self.num_copies * math.prod(spatial) * channels))
-
-    # -- Checks and the naive equivalent ---------------------------------------
-
-    def separate_copies(self, input_shape):
-        """`C` separate Keras models with this layer's current weights.
-
-        Copy `c` is a `keras.Sequential` of ordinary layers built from the
-        copied configurations; its output equals `self(x)[:, c]`. For checks and
-        for the naive baseline of `benchmarks/copy_depth.py`.
-
-        Args:
-            input_shape: the input shape, batch included, e.g. `(None, 512)`.
-
-        Returns:
-            A list of `C` built `keras.Sequential` models.
-        """
-        if not self.built:
-            self.build(input_shape)
-        models = []
-        for c in range(self.num_copies):
-            layers = []
-            for step, spec in zip(self._steps, self.copy_configs, strict=True):
-                config = {**spec["config"], "name": f"copy{c}_{spec['config']['name']}"}
-                layer = _layer(spec["class_name"], config)
-                layers.append((layer, step))
-            model = keras.Sequential(
-                [keras.Input(tuple(input_shape[1:]))] + [layer for layer, _ in layers],
-                name=f"copy{c}",
-            )
-            for layer, step in layers:
-                if "kernel" in step:
-                    weights = [step["kernel"].numpy()[c]]
-                    if "bias" in step:
-                        weights.append(step["bias"].numpy()[c])
-                    layer.set_weights(weights)
-                elif step["kind"] == "BatchNormalization":
-                    layer.set_weights(
-                        [
-                            w.numpy().reshape(self.num_copies, -1)[c]
-                            for w in step["layer"].weights
-                        ]
-                    )
-            models.append(model)
-        return models
 
     def get_config(self):
         return {
@@ -366,125 +308,7 @@ def _copy_configs(tail, num_outputs, width_multiplier):
     return configs
 
 
-def per_copy_conv(x, kernel, strides=(1, 1), padding="same", implementation="loop"):
-    """`C` convolutions, copy `c` reading and writing its own channel slice.
-
-    Args:
-        x: `(batch, H, W, C * in)`, copy-major channels; for
-            `implementation="wide"`, `(batch, H, W, in)`, shared by all copies.
-        kernel: `(C, kh, kw, in, out)`.
-        strides: the convolution strides.
-        padding: `"same"` or `"valid"`.
-        implementation: `"grouped"` (one grouped convolution), `"loop"` (`C`
-            convolutions on channel slices), `"patches"` (one batched matrix
-            product over extracted patches), `"dense"` (one batched matrix
-            product with each copy's dense convolution matrix), or `"wide"`
-            (shared input: one convolution with `C * out` filters).
-
-    Returns:
-        `(batch, H', W', C * out)`, copy-major channels.
-    """
-    copies, kh, kw, channels_in, filters = kernel.shape
-    if implementation in ("wide", "grouped"):
-        # (kh, kw, in, C * out): one wide conv, or a grouped one whose group c
-        # reads input channels [c * in, (c + 1) * in).
-        wide = ops.reshape(
-            ops.transpose(kernel, (1, 2, 3, 0, 4)), (kh, kw, channels_in, -1)
-        )
-        return ops.conv(x, wide, strides=strides, padding=padding)
-    if implementation == "loop":
-        slices = ops.split(x, copies, axis=-1)
-        return ops.concatenate(
-            [
-                ops.conv(s, kernel[c], strides=strides, padding=padding)
-                for c, s in enumerate(slices)
-            ],
-            axis=-1,
-        )
-    if implementation == "dense":
-        return _dense_conv(x, kernel, strides, padding)
-    if implementation != "patches":
-        raise ValueError(
-            "implementation must be 'wide', 'grouped', 'loop', 'patches' or "
-            f"'dense'. Received: implementation={implementation!r}"
-        )
-    # The kh * kw shifted (and strided) views of the padded input, stacked:
-    # (B, H', W', kh * kw, C, in); then one batched matmul over the copies.
-    height, width = x.shape[1], x.shape[2]
-    out_h, pad_h = _conv_extent(height, kh, strides[0], padding)
-    out_w, pad_w = _conv_extent(width, kw, strides[1], padding)
-    x = ops.pad(x, ((0, 0), pad_h, pad_w, (0, 0)))
-    views = [
-        x[
-            :,
-            i : i + (out_h - 1) * strides[0] + 1 : strides[0],
-            j : j + (out_w - 1) * strides[1] + 1 : strides[1],
-        ]
-        for i in range(kh)
-        for j in range(kw)
-    ]
-    patches = ops.reshape(ops.stack(views, axis=3), (-1, kh * kw, copies, channels_in))
-    batch, height, width = ops.shape(x)[0], out_h, out_w
-    patches = ops.reshape(
-        ops.transpose(patches, (2, 0, 1, 3)), (copies, -1, kh * kw * channels_in)
-    )
-    y = ops.matmul(patches, ops.reshape(kernel, (copies, -1, filters)))
-    return ops.reshape(
-        ops.transpose(y, (1, 0, 2)), (batch, height, width, copies * filters)
-    )
-
-
-def _dense_conv(x, kernel, strides, padding):
-    """Per-copy convolution as one batched product with each copy's dense matrix.
-
-    On a map of `H x W` pixels, a convolution is a linear map from the
-    `H * W * in` inputs to the `H' * W' * out` outputs: block `(p, o)` of its
-    matrix is the kernel tap that input pixel `p` meets at output pixel `o`
-    (zero where none does). Built by one gather, it turns the convolution into
-    a batched matmul `(C, B, H * W * in) x (C, H * W * in, H' * W' * out)` that
-    skips the taps that only ever see padding: on a 2x2 map a 3x3 "same"
-    convolution multiplies 4 of 9 taps per output pixel, so this does 4/9 of
-    the patches' multiply-adds, and extracts no patches.
-    """
-    copies, kh, kw, channels_in, filters = kernel.shape
-    height, width = x.shape[1], x.shape[2]
-    out_h, (top, _) = _conv_extent(height, kh, strides[0], padding)
-    out_w, (left, _) = _conv_extent(width, kw, strides[1], padding)
-    # taps[p, o]: the tap index (a * kw + b) joining input p and output o, or
-    # kh * kw, a zero tap appended below, where they do not meet.
-    taps = np.full((height * width, out_h * out_w), kh * kw, np.int32)
-    for i in range(height):
-        for j in range(width):
-            for p in range(out_h):
-                for q in range(out_w):
-                    a, b = i - p * strides[0] + top, j - q * strides[1] + left
-                    if 0 <= a < kh and 0 <= b < kw:
-                        taps[i * width + j, p * out_w + q] = a * kw + b
-    flat = ops.reshape(kernel, (copies, kh * kw, channels_in, filters))
-    if (taps == kh * kw).any():
-        flat = ops.pad(flat, ((0, 0), (0, 1), (0, 0), (0, 0)))
-    matrix = ops.take(flat, ops.convert_to_tensor(taps.reshape(-1)), axis=1)
-    # (C, HW, H'W', in, out) -> (C, HW * in, H'W' * out)
-    matrix = ops.reshape(
-        matrix, (copies, height * width, out_h * out_w, channels_in, filters)
-    )
-    matrix = ops.reshape(
-        ops.transpose(matrix, (0, 1, 3, 2, 4)),
-        (copies, height * width * channels_in, out_h * out_w * filters),
-    )
-    batch = ops.shape(x)[0]
-    x = ops.reshape(x, (-1, height * width, copies, channels_in))
-    x = ops.reshape(
-        ops.transpose(x, (2, 0, 1, 3)), (copies, -1, height * width * channels_in)
-    )
-    y = ops.matmul(x, matrix)  # (C, B, H'W' * out)
-    y = ops.reshape(y, (copies, -1, out_h * out_w, filters))
-    return ops.reshape(
-        ops.transpose(y, (1, 2, 0, 3)), (batch, out_h, out_w, copies * filters)
-    )
-
-
-def _layer(class_name, config):
+def layer_from_config(class_name, config):
     return getattr(keras.layers, class_name).from_config(config)
 
 
@@ -504,28 +328,11 @@ def _per_copy(initializer_config):
     return initialize
 
 
-def _conv_extent(size, kernel, stride, padding):
-    """Output size and (before, after) padding of one spatial axis, as TF pads."""
-    if padding == "valid":
-        return (size - kernel) // stride + 1, (0, 0)
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return out, (total // 2, total - total // 2)
-
-
 def _conv_output_shape(shape, config):
     sizes = [
-        _conv_extent(size, k, s, config["padding"])[0]
+        per_copy_conv.conv_extent(size, k, s, config["padding"])[0]
         for size, k, s in zip(
             shape[:2], config["kernel_size"], config["strides"], strict=True
         )
     ]
     return (*sizes, config["filters"])
-
-
-def _device_type():
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
-    return "cpu"

@@ -42,6 +42,16 @@ def joint_log_softmax(head_logits):
     return logits - _joint_logsumexp(logits)[:, None, None]
 
 
+def summed_class_log_probs(head_logits):
+    """`log p(c|x) = log sum_r q[c, r]`, `(batch, C)`: the single-output prediction.
+
+    `q` is the joint softmax over all `C * R` head logits, so the result is a
+    normalized log-probability (its `logsumexp` over classes is 0) and also a
+    valid logit vector.
+    """
+    return ops.logsumexp(joint_log_softmax(head_logits), axis=-1)
+
+
 def random_label_loss(labels, random_labels, head_logits):
     """`L_rand = -log q[y, rho]`: the true class's head names the random label."""
     logits = ops.cast(head_logits, "float32")

@@ -1,16 +1,20 @@
-"""`RandomLabelModel`: a classifier with random-label prediction heads."""
+"""`RandomLabelModel`: a classifier with random-label prediction heads.
+
+One class (about 450 lines, half of them docstrings that spell out the gradient
+routing); splitting an existing classifier for `from_classifier` lives in
+`keras_rlr.classifier_split`, the losses in `keras_rlr.losses`.
+"""
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-from keras_rlr import losses
+from keras_rlr import classifier_split, losses
 from keras_rlr._arguments import (
     check_arg,
     check_num_random_labels,
     weight_decay_regularizer,
 )
-from keras_rlr.copied_heads import CopiedHeads
 from keras_rlr.heads import RandomLabelHeads
 
 
@@ -220,46 +224,20 @@ class RandomLabelModel(keras.Model):
         )
         ```
         """
-        tail, tail_input = _split(classifier, split_layer)
-        last = tail[-1]
-        num_classes = int(last.units)
-        image = classifier.inputs[0]
-        if tail_input is image:
-            # Copy the whole network: an extractor without weights.
-            feature_extractor = keras.Model(image, image, name="identity")
-        else:
-            feature_extractor = keras.Model(
-                image, tail_input, name=f"{classifier.name}_extractor"
-            )
-        class_head = None
-        if not single_output:
-            inputs = keras.Input(tuple(tail_input.shape[1:]), name="features")
-            x = inputs
-            clones = []
-            for layer in tail:
-                config = layer.get_config()
-                if layer is last:
-                    config["activation"] = "linear"
-                clone = layer.__class__.from_config(config)
-                x = clone(x)
-                clones.append((clone, layer))
-            for clone, layer in clones:
-                clone.set_weights(layer.get_weights())
-            class_head = keras.Model(inputs, x, name="class_head")
-        random_heads = CopiedHeads(
-            tail,
-            num_copies=num_classes,
-            num_outputs=num_random_labels,
+        parts = classifier_split.split_classifier(
+            classifier,
+            split_layer=split_layer,
+            num_random_labels=num_random_labels,
             width_multiplier=width_multiplier,
             conv_implementation=conv_implementation,
-            name="random_heads",
+            single_output=single_output,
         )
         return cls(
-            feature_extractor,
-            num_classes=num_classes,
+            parts.feature_extractor,
+            num_classes=parts.num_classes,
             num_random_labels=num_random_labels,
-            class_head=class_head,
-            random_heads=random_heads,
+            class_head=parts.class_head,
+            random_heads=parts.random_heads,
             single_output=single_output,
             **kwargs,
         )
@@ -295,7 +273,7 @@ class RandomLabelModel(keras.Model):
     def call(self, inputs, training=None):
         features = self.feature_extractor(inputs, training=training)
         if self.single_output:
-            return summed_class_log_probs(
+            return losses.summed_class_log_probs(
                 self.random_heads(features, training=training)
             )
         return self.class_head(features, training=training)
@@ -308,7 +286,7 @@ class RandomLabelModel(keras.Model):
         features = self.feature_extractor(inputs, training=training)
         head_logits = self.random_heads(features, training=training)
         if self.single_output:
-            return summed_class_log_probs(head_logits), head_logits
+            return losses.summed_class_log_probs(head_logits), head_logits
         return self.class_head(features, training=training), head_logits
 
     # -- Training --------------------------------------------------------------
@@ -469,85 +447,6 @@ class RandomLabelModel(keras.Model):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
-
-
-def _split(classifier, split_layer):
-    """The tail of layers from `split_layer` to the output, and its input tensor."""
-    if not isinstance(classifier, keras.Model) or not getattr(
-        classifier, "_operations", None
-    ):
-        raise ValueError(
-            "from_classifier needs a functional keras.Model (built with "
-            f"keras.Input). Received: classifier={classifier!r}"
-        )
-    if len(classifier.inputs) != 1 or len(classifier.outputs) != 1:
-        raise ValueError(
-            "from_classifier needs a classifier with one input and one output. "
-            f"Received: {len(classifier.inputs)} inputs, "
-            f"{len(classifier.outputs)} outputs"
-        )
-    names = [layer.name for layer in classifier.layers]
-    if split_layer is not None and split_layer not in names:
-        raise ValueError(
-            f"The classifier has no layer named {split_layer!r}; its layers are "
-            f"{names}. Received: split_layer={split_layer!r}"
-        )
-    chain, tensor = [], classifier.outputs[0]
-    while True:
-        layer, node_index, _ = tensor._keras_history
-        if isinstance(layer, keras.layers.InputLayer):
-            raise ValueError(
-                f"Layer {split_layer!r} is not on the path from the input to the "
-                f"output. Received: split_layer={split_layer!r}"
-            )
-        inputs = layer._inbound_nodes[node_index].input_tensors
-        if len(inputs) != 1:
-            raise ValueError(
-                f"Cannot split the classifier at {split_layer!r}: the layers "
-                f"after it branch and merge at {layer.name!r} ({len(inputs)} "
-                "inputs), and only a chain of layers can be copied. Split at a "
-                f"layer after {layer.name!r}. Received: split_layer={split_layer!r}"
-            )
-        chain.append(layer)
-        tensor = inputs[0]
-        if split_layer is None and isinstance(layer, keras.layers.Dense):
-            break
-        if layer.name == split_layer:
-            break
-    tail = chain[::-1]
-    # The class head returns logits: a trailing softmax is dropped.
-    while tail and _is_softmax(tail[-1]):
-        tail.pop()
-    if not tail or not isinstance(tail[-1], keras.layers.Dense):
-        raise ValueError(
-            "The classifier must end with a Dense layer (then an optional "
-            f"softmax). Received: last layer={chain[0].name!r}"
-        )
-    last = tail[-1]
-    if last.get_config().get("activation") not in ("linear", "softmax"):
-        raise ValueError(
-            f"The last Dense layer {last.name!r} must return logits or softmax "
-            f"probabilities. Received: activation={last.get_config()['activation']!r}"
-        )
-    return tail, tensor
-
-
-def _is_softmax(layer):
-    if isinstance(layer, keras.layers.Softmax):
-        return True
-    return isinstance(layer, keras.layers.Activation) and (
-        layer.get_config().get("activation") == "softmax"
-    )
-
-
-def summed_class_log_probs(head_logits):
-    """`log p(c|x) = log sum_r q[c, r]`, `(batch, C)`: the single-output prediction.
-
-    `q` is the joint softmax over all `C * R` head logits, so the result is a
-    normalized log-probability (its `logsumexp` over classes is 0) and also a
-    valid logit vector.
-    """
-    return keras.ops.logsumexp(losses.joint_log_softmax(head_logits), axis=-1)
 
 
 def _range_checks(values, upper, what, bound_name):

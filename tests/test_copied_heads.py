@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_rlr import reference
 from keras_rlr.copied_heads import CopiedHeads
 
 L = keras.layers
@@ -83,7 +84,7 @@ def test_forward_and_gradients_equal_separate_copies(kind, tail, shape, implemen
     for layer in heads.copy_layers:
         for w in layer.weights:
             w.assign(rng.uniform(0.5, 1.5, size=w.shape).astype(np.float32))
-    models = heads.separate_copies(x.shape)
+    models = reference.separate_copies(heads, x.shape)
     # The separate copies hold the fused weights, slice by slice.
     for c, model in enumerate(models):
         weighted = [

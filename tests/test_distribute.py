@@ -77,7 +77,7 @@ def test_replicas_see_the_same_random_labels(result):
     ],
 )
 def test_only_the_chief_writes_the_run_directory(monkeypatch, tf_config, expected):
-    from keras_rlr import distribute
+    from keras_rlr.train import distribute
 
     if tf_config is None:
         monkeypatch.delenv("TF_CONFIG", raising=False)

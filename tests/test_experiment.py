@@ -7,11 +7,12 @@ import pytest
 import tensorflow_datasets as tfds
 from train_utils import tiny_config
 
-from keras_rlr import experiment
+from keras_rlr.train import experiment
+from keras_rlr.train.config import Config
 
 
 def test_cifar_path_on_mocked_tfds(tmp_path):
-    config = experiment.Config(
+    config = Config(
         dataset="cifar100",
         model="wide_resnet",
         wrn_depth=10,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from train_utils import run_train, tiny_config
 
-from keras_rlr import experiment
+from keras_rlr.train import builders
+from keras_rlr.train.config import Config
 
 TINY = [
     "--dataset=digits",
@@ -45,7 +46,7 @@ def test_copy_depth_16_copies_the_whole_network(caplog):
     config = tiny_config(
         model="vgg16", vgg_width=0.0625, copy_depth=16, copy_width_multiplier=2
     )
-    model = experiment.build_model(config, (8, 8, 1), 10)
+    model = builders.build_model(config, (8, 8, 1), 10)
     assert not model.feature_extractor.weights
     # The copies' hidden layers are twice as wide as the network's (4 -> 8).
     assert model.random_heads.copy_configs[0]["config"]["filters"] == 8
@@ -77,6 +78,6 @@ def test_single_output_config(tmp_path):
 
 
 def test_copy_depth_needs_vgg16():
-    config = experiment.Config(model="small_cnn", copy_depth=3)
+    config = Config(model="small_cnn", copy_depth=3)
     with pytest.raises(ValueError, match="copy_depth=3"):
-        experiment.build_model(config, (8, 8, 1), 10)
+        builders.build_model(config, (8, 8, 1), 10)

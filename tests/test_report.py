@@ -9,12 +9,14 @@ import sys
 
 import pytest
 
-from keras_rlr import report, sweep
+from keras_rlr.report import figures, results, writer
+from keras_rlr.sweep import config as sweep_config
+from keras_rlr.sweep import grid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _write_sweep(train_flags, tmp_path, lines, numbers, histories=None):
+def _write_sweep(tmp_path, lines, numbers, histories=None):
     """A sweep directory whose runs hold `numbers[(point, seed)]`:
     (train acc, test acc, train random-label acc, test random-label acc)."""
     out = tmp_path / "sweep"
@@ -25,14 +27,14 @@ def _write_sweep(train_flags, tmp_path, lines, numbers, histories=None):
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        s = sweep.expand(sweep.parse_config_text(text, "synthetic.cfg"), train_flags)
+        s = grid.expand(sweep_config.parse_config_text(text, "synthetic.cfg"))
     finally:
         os.chdir(cwd)
     s.write_manifest()
     for (point, seed), values in numbers.items():
         run_dir = out / point / f"seed_{seed}"
         os.makedirs(run_dir)
-        summary = dict(zip([m for m, _ in report.METRICS], values, strict=True))
+        summary = dict(zip([m for m, _ in results.METRICS], values, strict=True))
         summary.update(chance=0.1, num_random_labels=10, num_test_examples=360)
         (run_dir / "summary.json").write_text(json.dumps(summary))
         history = (histories or {}).get((point, seed))
@@ -58,7 +60,7 @@ def _history(rla):
     }
 
 
-def test_fig2_table_findings_and_missing_runs(train_flags, tmp_path):
+def test_fig2_table_findings_and_missing_runs(tmp_path):
     numbers = {
         ("base", 0): (1.0, 0.9, 0.6, 0.1),
         ("base", 1): (1.0, 0.8, 0.8, 0.1),
@@ -71,13 +73,13 @@ def test_fig2_table_findings_and_missing_runs(train_flags, tmp_path):
         ("base", 0): _history([0.1, 0.2, 0.4, 0.6]),
         ("base", 1): _history([0.1, 0.3, 0.5, 0.8]),
     }
-    out = _write_sweep(train_flags, tmp_path, FIG2, numbers, histories)
+    out = _write_sweep(tmp_path, FIG2, numbers, histories)
     failed_dir = out / "weight_decay=0.001" / "seed_1"
     os.makedirs(failed_dir)
     (out / "weight_decay=0.001" / "seed_1.failed").write_text("1\n")
     (out / "weight_decay=0.001" / "seed_1.log").write_text("boom\n")
 
-    png, md = report.write_report(str(out), str(tmp_path / "results"))
+    png, md = writer.write_report(str(out), str(tmp_path / "results"))
     assert png.endswith("results/fig2.png") and os.path.getsize(png) > 10_000
     text = open(md).read()
     assert "| dropout | dropout=0 | 2/2 | 1.000 ± 0.000 | 0.850 ± 0.071 | " in text
@@ -86,7 +88,7 @@ def test_fig2_table_findings_and_missing_runs(train_flags, tmp_path):
     assert "0.400 ± 0.141 | 0.100 ± 0.014 |" in text
     assert "| weight_decay | weight_decay=0.001 | 1/2 | 1.000 ± 0.000 |" in text
 
-    outcomes = {o.claim: o for o in report.findings(report.load(str(out)))}
+    outcomes = {o.claim: o for o in figures.findings(results.load(str(out)))}
     above = outcomes["1. Training random-label accuracy is well above chance"]
     assert above.verdict is True
     assert "0.700 ± 0.141 (base) = 7.0x chance 0.100" in above.evidence
@@ -113,7 +115,7 @@ def test_fig2_table_findings_and_missing_runs(train_flags, tmp_path):
     assert "`dataset` cifar100 → digits" in text
 
 
-def test_heat_map_sweep_and_per_group_findings(train_flags, tmp_path):
+def test_heat_map_sweep_and_per_group_findings(tmp_path):
     lines = ["--figure=figa2", "--seeds=0"]
     lines += ["--grid=reg_lambda:0,1", "--grid=label_smoothing:0,0.1"]
     numbers = {
@@ -122,10 +124,10 @@ def test_heat_map_sweep_and_per_group_findings(train_flags, tmp_path):
         ("label_smoothing=0.1", 0): (1.0, 0.90, 0.5, 0.1),
         # reg_lambda=1,label_smoothing=0.1 missing
     }
-    out = _write_sweep(train_flags, tmp_path, lines, numbers)
-    png, md = report.write_report(str(out))
+    out = _write_sweep(tmp_path, lines, numbers)
+    png, md = writer.write_report(str(out))
     assert os.path.getsize(png) > 10_000
-    outcomes = {o.claim: o for o in report.findings(report.load(str(out)))}
+    outcomes = {o.claim: o for o in figures.findings(results.load(str(out)))}
     lam = outcomes["4. λ > 0 lowers random-label accuracy"]
     assert lam.verdict is None  # one group decided yes, one missing
     assert "0.800 (reg_lambda=0) → 0.200 (reg_lambda=1) [label_smoothing=0]" in str(lam)
@@ -143,7 +145,7 @@ def test_heat_map_sweep_and_per_group_findings(train_flags, tmp_path):
     assert "## Missing or failed runs (1)" in open(md).read()
 
 
-def test_copy_depth_jump_and_widening(train_flags, tmp_path):
+def test_copy_depth_jump_and_widening(tmp_path):
     lines = ["--figure=fig3a", "--seeds=0", "--set=model:vgg16"]
     lines += ["--panel=depth", "--grid=copy_depth:1,4,5,6,7,14"]
     lines += ["--panel=width", "--grid=copy_depth:5"]
@@ -154,11 +156,11 @@ def test_copy_depth_jump_and_widening(train_flags, tmp_path):
         for d, v in rla.items()
     }
     numbers[("copy_depth=5,copy_width_multiplier=4", 0)] = (1, 0.9, 0.3, 0.1)
-    out = _write_sweep(train_flags, tmp_path, lines, numbers)
-    _, md = report.write_report(str(out))
+    out = _write_sweep(tmp_path, lines, numbers)
+    _, md = writer.write_report(str(out))
     # The width panel's rows name the depth it holds fixed.
     assert "| width (copy_depth=5) | copy_width_multiplier=4 | 1/1 |" in open(md).read()
-    outcomes = report.findings(report.load(str(out)))
+    outcomes = figures.findings(results.load(str(out)))
     assert str(outcomes[0]) == (
         "3. Random-label accuracy jumps between copy depths 5 and 7: largest "
         "increase of train random-label accuracy between consecutive copy_depth: "
@@ -172,8 +174,8 @@ def test_copy_depth_jump_and_widening(train_flags, tmp_path):
 
 
 def test_no_manifest_is_an_error_naming_the_directory(tmp_path):
-    with pytest.raises(report.ReportError, match="holds no sweep.json"):
-        report.load(str(tmp_path))
+    with pytest.raises(results.ReportError, match="holds no sweep.json"):
+        results.load(str(tmp_path))
 
 
 def _report_py(*args):
@@ -182,12 +184,12 @@ def _report_py(*args):
     )
 
 
-def test_entry_point_writes_the_report_and_prints_the_findings(train_flags, tmp_path):
+def test_entry_point_writes_the_report_and_prints_the_findings(tmp_path):
     numbers = {
         ("base", 0): (1.0, 0.9, 0.6, 0.1),
         ("dropout=0.5", 0): (1, 0.9, 0.3, 0.1),
     }
-    out = _write_sweep(train_flags, tmp_path, FIG2, numbers)
+    out = _write_sweep(tmp_path, FIG2, numbers)
     result = _report_py(f"--sweep_dir={out}", f"--output_dir={tmp_path / 'r'}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "- 2. Dropout lowers random-label accuracy: " in result.stdout
@@ -204,7 +206,7 @@ def test_entry_point_writes_the_report_and_prints_the_findings(train_flags, tmp_
 
 
 @pytest.mark.parametrize("scale, verdict", [(0.99, True), (1.01, False)])
-def test_leak_control_band_is_family_wise(train_flags, tmp_path, scale, verdict):
+def test_leak_control_band_is_family_wise(tmp_path, scale, verdict):
     """The leak control's band holds the false-alarm chance over all runs at 5 %:
     z solves P(|N(0,1)| > z) = 0.05 / runs (found here by bisection on erfc,
     independently of the report's NormalDist), so one run at 0.99 of the band
@@ -223,8 +225,8 @@ def test_leak_control_band_is_family_wise(train_flags, tmp_path, scale, verdict)
     assert scale * lo > 2  # the 2-std band would call this run a leak
     numbers = {run: (1.0, 0.9, 0.5, 0.1) for run in runs}
     numbers[("dropout=0.5", 1)] = (1.0, 0.9, 0.5, value)
-    out = _write_sweep(train_flags, tmp_path, FIG2, numbers)
-    outcomes = {o.claim: o for o in report.findings(report.load(str(out)))}
+    out = _write_sweep(tmp_path, FIG2, numbers)
+    outcomes = {o.claim: o for o in figures.findings(results.load(str(out)))}
     control = outcomes["Control: test random-label accuracy stays at chance"]
     assert control.verdict is verdict
     assert f"{value:.3f} (dropout=0.5/seed_1, band ±{lo * std:.3f} = {lo:.2f} std" in (
@@ -241,7 +243,7 @@ def test_leak_control_band_is_family_wise(train_flags, tmp_path, scale, verdict)
     ],
 )
 def test_widening_verdict_needs_a_gap_beyond_the_seeds_spread(
-    train_flags, tmp_path, wide, verdict, text
+    tmp_path, wide, verdict, text
 ):
     lines = ["--figure=fig3a", "--seeds=0,1", "--set=model:vgg16"]
     lines += ["--panel=depth", "--grid=copy_depth:5,7"]
@@ -257,8 +259,8 @@ def test_widening_verdict_needs_a_gap_beyond_the_seeds_spread(
             wide[seed],
             0.1,
         )
-    out = _write_sweep(train_flags, tmp_path, lines, numbers)
-    outcome = report.findings(report.load(str(out)))[1]
+    out = _write_sweep(tmp_path, lines, numbers)
+    outcome = figures.findings(results.load(str(out)))[1]
     assert outcome.claim.startswith("3. Widening the copies")
     assert outcome.verdict is verdict
     assert text in str(outcome)
@@ -272,15 +274,13 @@ def test_widening_verdict_needs_a_gap_beyond_the_seeds_spread(
         ((0.90, 0.94), False, "0.700 (dropout=0) → 0.920 (dropout=0.5) (no)"),
     ],
 )
-def test_lowers_needs_a_drop_beyond_the_seeds_spread(
-    train_flags, tmp_path, dropped, verdict, text
-):
+def test_lowers_needs_a_drop_beyond_the_seeds_spread(tmp_path, dropped, verdict, text):
     lines = ["--figure=fig2", "--seeds=0,1", "--grid=dropout:0,0.5"]
     numbers = {("base", 0): (1, 0.9, 0.7, 0.1), ("base", 1): (1, 0.9, 0.7, 0.1)}
     for seed in (0, 1):
         numbers[("dropout=0.5", seed)] = (1, 0.9, dropped[seed], 0.1)
-    out = _write_sweep(train_flags, tmp_path, lines, numbers)
-    outcomes = {o.claim: o for o in report.findings(report.load(str(out)))}
+    out = _write_sweep(tmp_path, lines, numbers)
+    outcomes = {o.claim: o for o in figures.findings(results.load(str(out)))}
     dropout = outcomes["2. Dropout lowers random-label accuracy"]
     assert dropout.verdict is verdict
     assert text in str(dropout)

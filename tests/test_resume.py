@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from train_utils import ROOT, tiny_config
 
-from keras_rlr.experiment import RunError, train_and_evaluate
-from keras_rlr.run_directory import RunDirectory, RunDirectoryError
+from keras_rlr.train.experiment import RunError, train_and_evaluate
+from keras_rlr.train.run_directory import RunDirectory, RunDirectoryError
 
 FLAGS = [
     "--flagfile=configs/quickstart.cfg",

@@ -9,7 +9,8 @@ import textwrap
 
 import pytest
 
-from keras_rlr import sweep
+from keras_rlr.sweep import config as sweep_config
+from keras_rlr.sweep import grid, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,9 +55,11 @@ def in_root(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
-def _sweep(train_flags, tmp_path, text=CONFIG):
-    config = sweep.parse_config_text(text.format(out=tmp_path / "sweep"), "t.cfg")
-    return sweep.expand(config, train_flags)
+def _sweep(tmp_path, text=CONFIG):
+    config = sweep_config.parse_config_text(
+        text.format(out=tmp_path / "sweep"), "t.cfg"
+    )
+    return grid.expand(config)
 
 
 def _calls(sweep_dir):
@@ -68,10 +71,8 @@ def _calls(sweep_dir):
     return calls
 
 
-def test_grid_expands_to_points_times_seeds_with_a_shared_baseline(
-    train_flags, tmp_path, in_root
-):
-    s = _sweep(train_flags, tmp_path)
+def test_grid_expands_to_points_times_seeds_with_a_shared_baseline(tmp_path, in_root):
+    s = _sweep(tmp_path)
     # dropout 0 and (weight_decay 0, label_smoothing 0) are both the base.
     points = ["base", "dropout=0.5", "label_smoothing=0.1", "weight_decay=0.001"]
     points.append("weight_decay=0.001,label_smoothing=0.1")
@@ -90,7 +91,8 @@ def test_grid_expands_to_points_times_seeds_with_a_shared_baseline(
     run = s.runs[-1]
     assert s.command(run, python="py") == [
         "py",
-        "train.py",
+        "-m",
+        "keras_rlr.train",
         "--flagfile=configs/quickstart.cfg",
         "--verbose=2",
         "--epochs=1",
@@ -103,15 +105,13 @@ def test_grid_expands_to_points_times_seeds_with_a_shared_baseline(
     assert s.differs_from_paper["epochs"] == ("200", "1")
 
 
-def test_differs_from_the_figures_paper_flagfile_with_its_defaults(
-    train_flags, tmp_path, in_root
-):
+def test_differs_from_the_figures_paper_flagfile_with_its_defaults(tmp_path, in_root):
     """Against --paper_base (a VGG16 figure here): flags the paper's file does
     not name compare with their defaults; grid flags and where-to-run flags
     are not differences of setting."""
     extra = "--paper_base=configs/vgg16_copy_depth.cfg\n--set=vgg_width:0.25\n"
     extra += "--set=max_train_examples:100\n--set=data_dir:/data\n"
-    differs = _sweep(train_flags, tmp_path, CONFIG + extra).differs_from_paper
+    differs = _sweep(tmp_path, CONFIG + extra).differs_from_paper
     assert differs["model"] == ("vgg16", "small_cnn")
     assert differs["vgg_width"] == ("1", "0.25")
     assert differs["max_train_examples"] == ("0", "100")
@@ -120,7 +120,7 @@ def test_differs_from_the_figures_paper_flagfile_with_its_defaults(
     same = (
         CONFIG.replace("--set=epochs:1\n", "") + "--paper_base=configs/quickstart.cfg\n"
     )
-    assert _sweep(train_flags, tmp_path, same).differs_from_paper == {}
+    assert _sweep(tmp_path, same).differs_from_paper == {}
 
 
 @pytest.mark.parametrize(
@@ -136,39 +136,41 @@ def test_differs_from_the_figures_paper_flagfile_with_its_defaults(
         ("--paper_base=nope.cfg", "Paper flagfile not found: --paper_base='nope.cfg'"),
     ],
 )
-def test_bad_config_names_the_problem(train_flags, tmp_path, in_root, line, message):
-    with pytest.raises(sweep.SweepError, match=message.replace("+", r"\+")):
-        _sweep(train_flags, tmp_path, CONFIG + line + "\n")
+def test_bad_config_names_the_problem(tmp_path, in_root, line, message):
+    with pytest.raises(sweep_config.SweepError, match=message.replace("+", r"\+")):
+        _sweep(tmp_path, CONFIG + line + "\n")
 
 
 def test_missing_config_and_keys(tmp_path):
-    with pytest.raises(sweep.SweepError, match="Sweep config not found: 'x.cfg'"):
-        sweep.parse_config("x.cfg")
-    with pytest.raises(sweep.SweepError, match="--seeds=0,1,2"):
-        sweep.parse_config_text("--name=a\n--base=b\n--output_dir=c\n")
+    with pytest.raises(
+        sweep_config.SweepError, match="Sweep config not found: 'x.cfg'"
+    ):
+        sweep_config.parse_config("x.cfg")
+    with pytest.raises(sweep_config.SweepError, match="--seeds=0,1,2"):
+        sweep_config.parse_config_text("--name=a\n--base=b\n--output_dir=c\n")
 
 
 @pytest.mark.parametrize("spec", ["3/3", "1", "a/2", "-1/2", "", "1/0"])
 def test_bad_shard_spec(spec):
-    with pytest.raises(sweep.SweepError, match="--shard must be i/n"):
-        sweep.parse_shard(spec)
+    with pytest.raises(sweep_config.SweepError, match="--shard must be i/n"):
+        grid.parse_shard(spec)
 
 
-def test_shards_partition_the_runs(train_flags, tmp_path, in_root):
-    runs = _sweep(train_flags, tmp_path).runs
+def test_shards_partition_the_runs(tmp_path, in_root):
+    runs = _sweep(tmp_path).runs
     for n in (1, 2, 4, 15, 16):
-        shards = [sweep.shard(runs, *sweep.parse_shard(f"{i}/{n}")) for i in range(n)]
+        shards = [grid.shard(runs, *grid.parse_shard(f"{i}/{n}")) for i in range(n)]
         flat = [(r.point, r.seed) for part in shards for r in part]
         assert sorted(flat) == sorted((r.point, r.seed) for r in runs)
         assert max(map(len, shards)) - min(map(len, shards)) <= 1
 
 
 def test_runner_skips_finished_resumes_interrupted_and_reports_failures(
-    train_flags, tmp_path, in_root, monkeypatch
+    tmp_path, in_root, monkeypatch
 ):
     fake = tmp_path / "fake_train.py"
     fake.write_text(FAKE_TRAIN)
-    s = _sweep(train_flags, tmp_path)
+    s = _sweep(tmp_path)
     out = tmp_path / "sweep"
     # An interrupted run (directory, no summary.json) and a finished one.
     os.makedirs(out / "base" / "seed_1")
@@ -178,7 +180,7 @@ def test_runner_skips_finished_resumes_interrupted_and_reports_failures(
     monkeypatch.setenv("FAKE_SLEEP", "0.3")
     log = tmp_path / "progress.txt"
     with open(log, "w") as f:
-        failed = sweep.run_sweep(
+        failed = runner.run_sweep(
             s, parallel=3, train_script=str(fake), poll_seconds=0.05, out=f
         )
     assert [(r.point, r.seed, code) for r, code in failed] == [("dropout=0.5", 0, 3)]
@@ -190,7 +192,7 @@ def test_runner_skips_finished_resumes_interrupted_and_reports_failures(
     assert f"{out}/base/seed_2" not in by_dir
     starts = sorted(c["start"] for c in calls)
     assert starts[2] - starts[0] < 0.25  # three at a time
-    assert sweep.state(str(out / "dropout=0.5" / "seed_0")) == "failed"
+    assert runner.state(str(out / "dropout=0.5" / "seed_0")) == "failed"
     assert (out / "dropout=0.5" / "seed_0.log").read_text().startswith("$ ")
     progress = log.read_text()
     assert "15 runs, 1 finished, 14 to run, 3 at a time" in progress
@@ -200,12 +202,12 @@ def test_runner_skips_finished_resumes_interrupted_and_reports_failures(
     # Again: only the failed run is started, and it now succeeds.
     monkeypatch.delenv("FAIL_POINT")
     with open(log, "w") as f:
-        failed = sweep.run_sweep(
+        failed = runner.run_sweep(
             s, parallel=2, train_script=str(fake), poll_seconds=0.05, out=f
         )
     assert failed == []
     assert len(_calls(out)) == 15
-    assert all(sweep.state(s.run_dir(r)) == "finished" for r in s.runs)
+    assert all(runner.state(s.run_dir(r)) == "finished" for r in s.runs)
     assert "15 runs, 14 finished, 1 to run" in log.read_text()
 
 

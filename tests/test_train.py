@@ -150,7 +150,7 @@ def test_scale_and_ship_flags_end_to_end(tmp_path):
 
 
 def test_global_batch_must_split_over_replicas(tmp_path):
-    from keras_rlr import experiment
+    from keras_rlr.train import experiment
 
     class ThreeReplicas:
         num_replicas_in_sync = 3
@@ -160,24 +160,33 @@ def test_global_batch_must_split_over_replicas(tmp_path):
         experiment.train_and_evaluate(config, str(tmp_path), strategy=ThreeReplicas())
 
 
-def test_flag_choices_are_the_librarys(train_flags):
-    """train.py spells its choices out (it imports no TensorFlow until it runs, so
-    --help is instant); they and the defaults must stay the library's."""
-    from keras_rlr import distribute, experiment
+def test_flags_are_the_schemas():
+    """train.py's flags are generated from the run schema: as absl sees them
+    (`--helpxml`), every flag has the schema's type, default and choices."""
+    import xml.etree.ElementTree as ET
 
-    assert train_flags["model"].enum_values == experiment.MODELS
-    assert train_flags["mixed_precision"].enum_values == experiment.PRECISIONS
-    assert train_flags["jit_compile"].enum_values == experiment.JIT_MODES
-    assert train_flags["strategy"].enum_values == distribute.STRATEGIES
-    # The flags' defaults are the Config's (the paper's setting).
-    defaults = experiment.Config()
-    for name, info in train_flags.items():
-        if not hasattr(defaults, name):
-            continue
-        value = getattr(defaults, name)
-        if isinstance(value, bool):
-            assert info.default == str(value).lower(), name
-        elif isinstance(value, int | float):
-            assert float(info.default) == value, name
+    from keras_rlr import backbones
+    from keras_rlr.train import config as schema
+
+    result = run_train("--helpxml")
+    flags = {
+        flag.findtext("name"): flag
+        for flag in ET.fromstring(result.stdout).iter("flag")
+        if flag.findtext("file", "").endswith(("train.py", "flags.py"))
+    }
+    assert flags["model"].findtext("type") == "string enum"
+    assert tuple(e.text for e in flags["model"].iter("enum_value")) == backbones.NAMES
+    expected = [f for f in schema.fields() if f.flag]
+    assert sorted(flags) == sorted(f.name for f in expected)
+    for field in expected:
+        flag = flags[field.name]
+        default = flag.findtext("default") or None
+        if field.type is bool:
+            assert default == str(field.default).lower(), field.name
+        elif field.type in (int, float):
+            assert float(default) == field.default, field.name
         else:
-            assert info.default == (value or ""), name
+            assert default == field.default, field.name
+        if field.choices:
+            choices = tuple(e.text for e in flag.iter("enum_value"))
+            assert choices == field.choices, field.name

@@ -7,7 +7,7 @@ import sys
 import keras
 import numpy as np
 
-from keras_rlr.experiment import Config
+from keras_rlr.train.config import Config
 
 # The contract: what RandomLabelModel logs (and `val_...` of each).
 LOGGED_METRICS = (

@@ -18,7 +18,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from train_utils import tiny_config  # noqa: E402
 
-from keras_rlr import data, datasets, experiment  # noqa: E402
+from keras_rlr import data, datasets  # noqa: E402
+from keras_rlr.train import experiment  # noqa: E402
 
 output_dir = sys.argv[1]
 config = tiny_config(

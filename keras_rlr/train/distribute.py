@@ -12,7 +12,7 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+from keras_rlr.train.config import STRATEGIES
 
 
 def make_strategy(name, tpu_address=None):

@@ -1,4 +1,20 @@
-"""A run directory's state: fresh, interrupted (resumable) or finished.
+"""A run directory: its files, their contents and its state. The one owner.
+
+Every file name of a run directory is spelled here, and everything that reads
+a run (the run itself on resume, the sweep runner, the report) reads it
+through `RunDirectory`:
+
+- `config.json`: the resolved configuration; `flags.txt`: the command line's
+  flags, a flagfile that reproduces the run;
+- `history.csv`: one row per epoch, `epoch` and every logged metric;
+- `summary.json`: the final epoch's metrics, `num_random_labels`, `chance`,
+  ...; written last, its presence means "finished";
+- `tensorboard/`, `model.keras`, `curves.png`; `backup/` while it runs;
+- beside the directory, written by the sweep runner: `<dir>.log` (its output)
+  and `<dir>.failed` (the exit status of a failed attempt).
+
+A run's state is `fresh` (no directory yet), `interrupted` (a directory
+without `summary.json`: started again, it resumes), `finished` or `failed`.
 
 A run writes its backup (weights, optimizer state, next epoch) at the end of
 every epoch with `keras.callbacks.BackupAndRestore`. Started again with the
@@ -12,8 +28,21 @@ epoch from its first batch with weights from its middle.
 import csv
 import json
 import os
+import shutil
 
+from keras_rlr.train.config import RESUMABLE_CHANGES
+
+CONFIG = "config.json"
+FLAGS = "flags.txt"
+HISTORY = "history.csv"
+SUMMARY = "summary.json"
+MODEL = "model.keras"
+CURVES = "curves.png"
+TENSORBOARD = "tensorboard"
 BACKUP = "backup"
+LOG_SUFFIX = ".log"
+FAILED_SUFFIX = ".failed"
+STATES = ("fresh", "interrupted", "finished", "failed")
 _WEIGHTS = "latest.weights.h5"
 _METADATA = "training_metadata.json"
 
@@ -39,12 +68,58 @@ class RunDirectory:
     def backup_weights(self):
         return os.path.join(self.backup_dir, _WEIGHTS)
 
+    @property
+    def log_file(self):
+        """The sweep runner's log of this run's output, beside the directory."""
+        return self.path + LOG_SUFFIX
+
+    @property
+    def failed_marker(self):
+        """Beside the directory: the exit status of a failed attempt."""
+        return self.path + FAILED_SUFFIX
+
     def is_finished(self):
-        return os.path.exists(self.file("summary.json"))
+        return os.path.exists(self.file(SUMMARY))
+
+    def state(self):
+        """One of `STATES`: `finished` (summary.json), `failed` (a failed
+        attempt, not retried yet), `interrupted` (resumable) or `fresh`."""
+        if self.is_finished():
+            return "finished"
+        if os.path.exists(self.failed_marker):
+            return "failed"
+        if os.path.isdir(self.path):
+            return "interrupted"
+        return "fresh"
+
+    def read_summary(self):
+        """`summary.json` as a dict."""
+        with open(self.file(SUMMARY)) as f:
+            return json.load(f)
+
+    def write_summary(self, summary):
+        """Writes `summary.json`: call it last, it marks the run finished."""
+        with open(self.file(SUMMARY), "w") as f:
+            json.dump(summary, f, indent=2)
+
+    def read_history(self):
+        """`history.csv` as metric -> list of floats (see `read_history`)."""
+        return read_history(self.file(HISTORY))
+
+    def write_config(self, config):
+        """Writes `config.json`, the resolved settings (a JSON-ready dict)."""
+        os.makedirs(self.path, exist_ok=True)
+        with open(self.file(CONFIG), "w") as f:
+            json.dump(config, f, indent=2)
+
+    def write_flags(self, text):
+        """Writes `flags.txt`, a flagfile that reproduces the run."""
+        with open(self.file(FLAGS), "w") as f:
+            f.write(text)
 
     def check_config(self, config):
         """Refuse to continue a run that was started with other settings."""
-        path = self.file("config.json")
+        path = self.file(CONFIG)
         if not os.path.exists(path):
             return
         try:
@@ -60,7 +135,7 @@ class RunDirectory:
             for key, value in config.items()
             # A key the old config lacks came with a newer version of the code.
             if key in previous
-            and key not in _RESUMABLE_CHANGES
+            and key not in RESUMABLE_CHANGES
             and previous[key] != value
         }
         if changed and self.resume_epoch() > 0:
@@ -70,7 +145,7 @@ class RunDirectory:
             raise RunDirectoryError(
                 f"{self.path!r} holds an interrupted run with other settings "
                 f"({details}). Resume it with its own flags "
-                f"(--flagfile={self.file('flags.txt')}) or choose another "
+                f"(--flagfile={self.file(FLAGS)}) or choose another "
                 "--output_dir."
             )
 
@@ -103,9 +178,13 @@ class RunDirectory:
             )
         return 0
 
+    def remove_backup(self):
+        """Deletes the backup of a finished run."""
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
     def truncate_history(self, epochs):
         """Keep the first `epochs` rows of history.csv (drop a crashed epoch's)."""
-        path = self.file("history.csv")
+        path = self.file(HISTORY)
         if not os.path.exists(path):
             return
         with open(path, newline="") as f:
@@ -117,8 +196,14 @@ class RunDirectory:
             writer.writerows(r for r in rows if int(r["epoch"]) < epochs)
 
 
-# Settings that may differ between the interrupted run and its resumption.
-_RESUMABLE_CHANGES = ("verbose", "export_dir")
+def read_history(path):
+    """A `history.csv` as metric -> list of floats (the `epoch` column included)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {
+        name: [float(row[name]) for row in rows if row[name] != ""]
+        for name in (rows[0] if rows else {})
+    }
 
 
 def _readable_h5(path):

@@ -1,0 +1,141 @@
+"""Splitting a functional Keras classifier for `RandomLabelModel.from_classifier`.
+
+The graph surgery behind the paper's copy-depth heads on any network: find the
+tail of layers from a split point to the output, make the feature extractor
+(the classifier up to the tail's input), the class head (fresh layers holding
+the tail's weights, returning logits) and `C` fused fresh copies of the tail
+(`CopiedHeads`). Walking the graph reads Keras's `_keras_history` and
+`_inbound_nodes`: private attributes, kept to this module.
+"""
+
+import collections
+
+import keras
+
+from keras_rlr.copied_heads import CopiedHeads
+
+Parts = collections.namedtuple(
+    "Parts", ["feature_extractor", "class_head", "random_heads", "num_classes"]
+)
+
+
+def split_classifier(
+    classifier,
+    split_layer=None,
+    num_random_labels=10,
+    width_multiplier=1.0,
+    conv_implementation="auto",
+    single_output=False,
+):
+    """The parts of a `RandomLabelModel` cut out of `classifier`.
+
+    See `RandomLabelModel.from_classifier` for the arguments.
+
+    Returns:
+        `Parts(feature_extractor, class_head, random_heads, num_classes)`;
+        `class_head` is None with `single_output`.
+    """
+    tail, tail_input = _split(classifier, split_layer)
+    last = tail[-1]
+    num_classes = int(last.units)
+    image = classifier.inputs[0]
+    if tail_input is image:
+        # Copy the whole network: an extractor without weights.
+        feature_extractor = keras.Model(image, image, name="identity")
+    else:
+        feature_extractor = keras.Model(
+            image, tail_input, name=f"{classifier.name}_extractor"
+        )
+    class_head = None
+    if not single_output:
+        inputs = keras.Input(tuple(tail_input.shape[1:]), name="features")
+        x = inputs
+        clones = []
+        for layer in tail:
+            config = layer.get_config()
+            if layer is last:
+                config["activation"] = "linear"
+            clone = layer.__class__.from_config(config)
+            x = clone(x)
+            clones.append((clone, layer))
+        for clone, layer in clones:
+            clone.set_weights(layer.get_weights())
+        class_head = keras.Model(inputs, x, name="class_head")
+    random_heads = CopiedHeads(
+        tail,
+        num_copies=num_classes,
+        num_outputs=num_random_labels,
+        width_multiplier=width_multiplier,
+        conv_implementation=conv_implementation,
+        name="random_heads",
+    )
+    return Parts(feature_extractor, class_head, random_heads, num_classes)
+
+
+def _split(classifier, split_layer):
+    """The tail of layers from `split_layer` to the output, and its input tensor."""
+    if not isinstance(classifier, keras.Model) or not getattr(
+        classifier, "_operations", None
+    ):
+        raise ValueError(
+            "from_classifier needs a functional keras.Model (built with "
+            f"keras.Input). Received: classifier={classifier!r}"
+        )
+    if len(classifier.inputs) != 1 or len(classifier.outputs) != 1:
+        raise ValueError(
+            "from_classifier needs a classifier with one input and one output. "
+            f"Received: {len(classifier.inputs)} inputs, "
+            f"{len(classifier.outputs)} outputs"
+        )
+    names = [layer.name for layer in classifier.layers]
+    if split_layer is not None and split_layer not in names:
+        raise ValueError(
+            f"The classifier has no layer named {split_layer!r}; its layers are "
+            f"{names}. Received: split_layer={split_layer!r}"
+        )
+    chain, tensor = [], classifier.outputs[0]
+    while True:
+        layer, node_index, _ = tensor._keras_history
+        if isinstance(layer, keras.layers.InputLayer):
+            raise ValueError(
+                f"Layer {split_layer!r} is not on the path from the input to the "
+                f"output. Received: split_layer={split_layer!r}"
+            )
+        inputs = layer._inbound_nodes[node_index].input_tensors
+        if len(inputs) != 1:
+            raise ValueError(
+                f"Cannot split the classifier at {split_layer!r}: the layers "
+                f"after it branch and merge at {layer.name!r} ({len(inputs)} "
+                "inputs), and only a chain of layers can be copied. Split at a "
+                f"layer after {layer.name!r}. Received: split_layer={split_layer!r}"
+            )
+        chain.append(layer)
+        tensor = inputs[0]
+        if split_layer is None and isinstance(layer, keras.layers.Dense):
+            break
+        if layer.name == split_layer:
+            break
+    tail = chain[::-1]
+    # The class head returns logits: a trailing softmax is dropped.
+    while tail and _is_softmax(tail[-1]):
+        tail.pop()
+    if not tail or not isinstance(tail[-1], keras.layers.Dense):
+        raise ValueError(
+            "The classifier must end with a Dense layer (then an optional "
+            f"softmax). Received: last layer={chain[0].name!r}"
+        )
+    last = tail[-1]
+    if last.get_config().get("activation") not in ("linear", "softmax"):
+        raise ValueError(
+            f"The last Dense layer {last.name!r} must return logits or softmax "
+            f"probabilities. Received: activation={last.get_config()['activation']!r}"
+        )
+    return tail, tensor
+
+
+def _is_softmax(layer):
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    return isinstance(layer, keras.layers.Activation) and (
+        layer.get_config().get("activation") == "softmax"
+    )

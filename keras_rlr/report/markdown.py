@@ -1,0 +1,98 @@
+"""The report as Markdown: the setting, the table of final metrics per grid
+point, the findings and the missing runs."""
+
+import os
+
+from keras_rlr.report.figures import FIGURES, findings
+from keras_rlr.report.findings import varying
+from keras_rlr.report.results import METRICS
+from keras_rlr.sweep.config import PAPER_BASE
+from keras_rlr.train.run_directory import RunDirectory
+
+
+def panel_title(panel, entries):
+    """The panel's name and the grid values it holds fixed, e.g.
+    `width (copy_depth=5)`: the points' labels show only what varies."""
+    axes = varying(entries)
+    fixed = {f: v for values, _ in entries for f, v in values.items() if f not in axes}
+    if not fixed or not axes:
+        return panel
+    where = ", ".join(f"{f}={v}" for f, v in fixed.items())
+    return f"{panel} ({where})" if panel else where
+
+
+def _point_label(values, entries):
+    axes = varying(entries)
+    shown = {f: v for f, v in values.items() if f in axes} or values
+    return ", ".join(f"{f}={v}" for f, v in shown.items())
+
+
+def table(results):
+    """The Markdown table: one row per panel point, mean ± std over seeds."""
+    header = ["panel", "point", "seeds"] + [name for _, name in METRICS]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for panel, entries in results.panels.items():
+        for values, point in entries:
+            stats = [results.stats(point, metric) for metric, _ in METRICS]
+            seeds = sum(1 for r in results.runs if r["point"] == point and r["summary"])
+            expected = sum(1 for r in results.runs if r["point"] == point)
+            cells = [str(s) if s else "—" for s in stats]
+            title = panel_title(panel, entries) or "—"
+            row = [title, _point_label(values, entries), f"{seeds}/{expected}"]
+            lines.append("| " + " | ".join(row + cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown(results, png_name):
+    """The whole report as Markdown."""
+    config = results.manifest["config"]
+    figure = FIGURES.get(results.figure)
+    title = figure.title if figure else results.figure
+    sets = ", ".join(f"`{f}={v}`" for f, v in config["sets"]) or "none"
+    lines = [
+        f"# {title} ({results.name})",
+        "",
+        f"Sweep config `{config['path']}`: base flagfile `{config['base']}`, "
+        f"fixed flags {sets}, seeds {', '.join(map(str, config['seeds']))}. "
+        f"Chance level 1/R = {results.chance:.3f}.",
+    ]
+    scaled = results.manifest.get("differs_from_paper")
+    if scaled:
+        changes = ", ".join(f"`{f}` {a} → {b}" for f, (a, b) in scaled.items())
+        paper = config.get("paper_base", PAPER_BASE)
+        lines += [
+            "",
+            f"Differs from the paper's setting (`{paper}`): {changes}.",
+        ]
+    lines += [
+        "",
+        f"![{title}]({png_name})",
+        "",
+        "## Final metrics per grid point (mean ± std over seeds)",
+        "",
+        table(results),
+        "",
+        "## The paper's findings, checked against this data",
+        "",
+    ]
+    lines += [f"- {outcome}" for outcome in findings(results)]
+    unfinished = results.unfinished()
+    if unfinished:
+        lines += ["", f"## Missing or failed runs ({len(unfinished)})", ""]
+        lines += [
+            f"- `{run['dir']}`: {_STATE_TEXT[run['state']]}"
+            + (
+                f" (log `{RunDirectory(run['dir']).log_file}`)"
+                if os.path.exists(RunDirectory(run["dir"]).log_file)
+                else ""
+            )
+            for run in unfinished
+        ]
+    return "\n".join(lines) + "\n"
+
+
+_STATE_TEXT = {
+    "fresh": "not started",
+    "interrupted": "interrupted or running (no summary.json yet)",
+    "failed": "failed",
+}

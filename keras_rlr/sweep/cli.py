@@ -1,0 +1,75 @@
+r"""Run a sweep: every grid point x seed of a sweep config, as training runs.
+
+    python sweep.py --config=configs/sweeps/fig2_cpu.cfg --parallel=2
+    python sweep.py --config=configs/sweeps/fig2.cfg --shard=0/4 --set=data_dir:DIR
+
+Wiring only: the format and the logic live in `keras_rlr.sweep`. Started again,
+it skips finished runs and resumes interrupted ones. Unless --shard is given, it
+ends by writing the report (`keras_rlr.report`) into the sweep directory.
+"""
+
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("config", None, "Sweep config, e.g. configs/sweeps/fig2_cpu.cfg.")
+flags.DEFINE_integer("parallel", 1, "Runs at a time on this machine.", lower_bound=1)
+flags.DEFINE_string(
+    "shard",
+    None,
+    "i/n: run only this machine's slice (every n-th run from the i-th, 0 <= i < n) "
+    "to spread a sweep over n machines sharing --output_dir.",
+)
+flags.DEFINE_string("output_dir", None, "Overrides the config's --output_dir.")
+flags.DEFINE_list("seeds", None, "Overrides the config's --seeds, e.g. 0,1,2,3,4.")
+flags.DEFINE_multi_string(
+    "set",
+    [],
+    "flag:value, a train.py flag added to every run after the config's own "
+    "(e.g. data_dir:/path/to/tfds). Repeatable.",
+)
+flags.DEFINE_bool("list", False, "Print every run's state and directory; run nothing.")
+flags.DEFINE_bool("report", True, "Write the report when this machine is done.")
+flags.mark_flag_as_required("config")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from keras_rlr.sweep import config as sweep_config
+    from keras_rlr.sweep import grid, runner
+
+    try:
+        config = sweep_config.parse_config(FLAGS.config)
+        config = sweep_config.with_overrides(
+            config, output_dir=FLAGS.output_dir, seeds=FLAGS.seeds, sets=FLAGS.set
+        )
+        sweep = grid.expand(config)
+        runs = sweep.runs
+        if FLAGS.shard:
+            runs = grid.shard(runs, *grid.parse_shard(FLAGS.shard))
+        if FLAGS.list:
+            print(runner.describe(sweep, runs))
+            return
+        sweep.write_manifest()
+    except sweep_config.SweepError as error:
+        sys.exit(f"sweep.py: error: {error}")
+    failed = runner.run_sweep(sweep, runs, parallel=FLAGS.parallel)
+    if FLAGS.report and not FLAGS.shard:
+        from keras_rlr.report import writer
+
+        paths = writer.write_report(config.output_dir)
+        print(f"report: {', '.join(paths)}")
+    if failed:
+        lines = "\n".join(
+            f"  {sweep.run_dir(run)} (exit {code}; log {sweep.run_dir(run)}.log)"
+            for run, code in failed
+        )
+        sys.exit(f"sweep.py: {len(failed)} run(s) failed:\n{lines}")
+
+
+def run():
+    """The console entry point (`keras-rlr-sweep`)."""
+    app.run(main)

@@ -1,0 +1,5 @@
+"""`python -m keras_rlr.train`: see `keras_rlr.train.cli`."""
+
+from keras_rlr.train.cli import run
+
+run()

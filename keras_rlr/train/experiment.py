@@ -1,0 +1,184 @@
+"""One training run, from a `Config` to a run directory.
+
+`train_and_evaluate(config, output_dir)` is everything `train.py` does after
+parsing flags, importable and testable. What it writes is listed in
+`keras_rlr.train.run_directory`.
+"""
+
+import time
+
+import keras
+import tensorflow as tf
+
+from keras_rlr import data, export
+from keras_rlr.callbacks import BackupAndRestore, TrainSetEvaluation
+from keras_rlr.train import builders, distribute, leak_control, plots
+from keras_rlr.train import config as schema
+from keras_rlr.train.run_directory import (
+    CURVES,
+    HISTORY,
+    MODEL,
+    TENSORBOARD,
+    RunDirectory,
+    RunDirectoryError,
+)
+
+
+class RunError(Exception):
+    """A run cannot start: bad settings, data that cannot be read, a finished run.
+
+    The message names the problem and the fix; `train.py` prints it without a
+    traceback.
+    """
+
+
+def train_and_evaluate(config, output_dir, strategy=None, flagfile=None):
+    """Train `config` into `output_dir`, resuming it if it was interrupted.
+
+    Args:
+        config: the run's `Config`.
+        output_dir: the run directory (see `keras_rlr.train.run_directory`).
+        strategy: a `tf.distribute.Strategy`; everything is created in its
+            scope. Default: the current one (one device).
+        flagfile: the command line's resolved flags, written to `flags.txt`.
+
+    Returns:
+        The summary dict written to `summary.json`.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    run = RunDirectory(distribute.worker_output_dir(output_dir))
+    initial_epoch = _prepare(run, config, strategy)
+    if flagfile is not None:
+        run.write_flags(flagfile)
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.mixed_precision)
+    try:
+        return _train(run, config, strategy, initial_epoch)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _prepare(run, config, strategy):
+    """Check the settings and the directory; returns the epoch to start at."""
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise RunError(
+            f"--batch_size is the global batch and must split evenly over the "
+            f"{replicas} replicas. Received: batch_size={config.batch_size}"
+        )
+    for field in schema.fields(schema.Config):
+        value = getattr(config, field.name)
+        if field.choices and value not in field.choices:
+            raise RunError(
+                f"--{field.name} must be one of {field.choices}. "
+                f"Received: {field.name}={value!r}"
+            )
+    if run.is_finished():
+        raise RunError(
+            f"{run.path!r} already holds a finished run (summary.json). Choose "
+            "another --output_dir or delete that directory."
+        )
+    try:
+        run.check_config(schema.to_dict(config))
+        initial_epoch = run.resume_epoch()
+    except RunDirectoryError as error:
+        raise RunError(str(error)) from error
+    run.write_config(schema.to_dict(config))
+    if initial_epoch:
+        print(
+            f"Resuming {run.path} at epoch {initial_epoch + 1}/{config.epochs} "
+            "from its backup."
+        )
+    run.truncate_history(initial_epoch)
+    return initial_epoch
+
+
+def _train(run, config, strategy, initial_epoch):
+    try:  # Everything that depends on the user's settings fails here, early.
+        inputs = builders.build_inputs(config, initial_epoch)
+        with strategy.scope():
+            model = builders.build_model(
+                config, inputs.splits.image_shape, inputs.splits.num_classes
+            )
+            model.compile(
+                optimizer=builders.build_optimizer(config, inputs.steps_per_epoch),
+                jit_compile=builders.jit_compile(config.jit_compile, strategy),
+            )
+    except (ValueError, RuntimeError) as error:
+        raise RunError(str(error)) from error
+
+    callbacks = [
+        # First: it adds train_* metrics to the logs that the others record.
+        TrainSetEvaluation(inputs.train_evaluation(config)),
+        keras.callbacks.CSVLogger(run.file(HISTORY), append=initial_epoch > 0),
+        keras.callbacks.TensorBoard(run.file(TENSORBOARD)),
+        # After the logs are written: a backup means its epoch is complete.
+        BackupAndRestore(
+            run.backup_dir, double_checkpoint=True, delete_checkpoint=False
+        ),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    start = time.time()
+    if inputs.train is not None:
+        model.fit(
+            inputs.train,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=inputs.steps_per_epoch,
+            validation_data=inputs.test(config),
+            callbacks=callbacks,
+            shuffle=False,  # the training stream is shuffled per epoch by seed
+            verbose=config.verbose,
+        )
+    else:  # crashed after the last epoch's backup: only the final files remain
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(run.backup_weights)
+    elapsed = time.time() - start
+    model.save(run.file(MODEL))
+    if config.export_dir:
+        export.export_saved_model(model, config.export_dir)
+
+    history = run.read_history()
+    chance = 1.0 / config.num_random_labels
+    summary = {name: values[-1] for name, values in history.items() if values}
+    summary.update(
+        num_random_labels=config.num_random_labels,
+        chance=chance,
+        num_train_examples=inputs.steps_per_epoch * config.batch_size,
+        num_test_examples=data.num_examples(inputs.splits.test),
+        train_seconds=round(elapsed, 1),
+    )
+    plots.plot_curves(
+        history,
+        chance,
+        run.file(CURVES),
+        title=f"{config.model} on {config.dataset}, R={config.num_random_labels}, "
+        f"lambda={config.reg_lambda:g}",
+    )
+    run.write_summary(summary)  # last: it marks the run finished
+    run.remove_backup()
+    print(format_summary(summary, run.path))
+    return summary
+
+
+def format_summary(summary, output_dir):
+    """The few lines printed at the end of a run."""
+    chance = summary["chance"]
+    train_rla = summary["train_random_label_accuracy"]
+    test_rla = summary["val_random_label_accuracy"]
+    leak = leak_control.check(test_rla, chance, summary["num_test_examples"])
+    at_chance = "yes" if leak.at_chance else "NO: check for a leak"
+    return "\n".join(
+        [
+            f"Run finished in {summary['train_seconds']:.0f} s; results in "
+            f"{output_dir}/",
+            f"  class accuracy, test set               {summary['val_accuracy']:.3f}",
+            f"  random-label accuracy, training set    {train_rla:.3f}"
+            f"  ({train_rla / chance:.1f}x chance 1/R = {chance:.3f})",
+            f"  random-label accuracy, test set        {test_rla:.3f}"
+            f"  (at chance, within the 95 % band ±{leak.band:.3f}: {at_chance})",
+        ]
+    )

@@ -1,0 +1,82 @@
+"""`train.py`'s flags, generated from the run schema. Imports no TensorFlow.
+
+Each field of `keras_rlr.train.config` with `flag=True` becomes an absl flag of
+the same name, default and help, with its bounds, choices and check; `values`
+reads them back into a `Config` and a `Launch`. The sweep runner uses
+`parse_flagfile` to resolve a (nested) flagfile with absl's own parser.
+"""
+
+from absl import flags
+
+from keras_rlr.train import config as schema
+
+
+def define(flag_values=flags.FLAGS, checks=True):
+    """Defines one flag per schema field on `flag_values`; `checks=False` leaves
+    out the fields' checks (the dataset check imports TensorFlow's TFDS)."""
+    for field in schema.fields():
+        if not field.flag:
+            continue
+        common = dict(flag_values=flag_values)
+        if field.choices:
+            flags.DEFINE_enum(
+                field.name, field.default, field.choices, field.help, **common
+            )
+        elif field.type is bool:
+            flags.DEFINE_bool(field.name, field.default, field.help, **common)
+        elif field.type in (int, float):
+            define_number = (
+                flags.DEFINE_integer if field.type is int else flags.DEFINE_float
+            )
+            define_number(
+                field.name,
+                field.default,
+                field.help,
+                lower_bound=field.lower,
+                upper_bound=field.upper,
+                **common,
+            )
+        else:
+            flags.DEFINE_string(field.name, field.default, field.help, **common)
+        if field.check and checks:
+            predicate, message = field.check
+            flags.register_validator(
+                field.name, predicate, message=message, flag_values=flag_values
+            )
+
+
+def names():
+    """The names of the flags `define` creates, in schema order."""
+    return [field.name for field in schema.fields() if field.flag]
+
+
+def values(flag_values=flags.FLAGS):
+    """`(Config, Launch)` from parsed flags (fields without a flag: defaults)."""
+    return schema.from_values({name: flag_values[name].value for name in names()})
+
+
+def flagfile_text(flag_values=flags.FLAGS):
+    """The parsed flags as a flagfile that reproduces the run (None values left
+    out)."""
+    return "".join(
+        f"{flag_values[name].serialize()}\n"
+        for name in names()
+        if flag_values[name].value is not None
+    )
+
+
+def parse_flagfile(path, extra=()):
+    """Resolves the flagfile `path` (nested `--flagfile` lines included) and
+    the `extra` arguments after it, with absl's parser on fresh flags.
+
+    Returns:
+        A `FlagValues`: `[name].value` is the resolved value, `[name].present`
+        whether the files or `extra` set it.
+
+    Raises:
+        flags.Error: an unknown flag or a value its flag refuses.
+    """
+    flag_values = flags.FlagValues()
+    define(flag_values, checks=False)
+    flag_values(["flagfile_parser", f"--flagfile={path}", *extra], known_only=False)
+    return flag_values
