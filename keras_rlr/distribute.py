@@ -13,6 +13,7 @@ import os
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+KERAS_ISSUE = "https://github.com/keras-team/keras/issues/20585"
 
 
 def make_strategy(name, tpu_address=None):
@@ -38,6 +39,70 @@ def make_strategy(name, tpu_address=None):
         return tf.distribute.TPUStrategy(resolver)
     raise ValueError(
         f"Unknown strategy: expected one of {STRATEGIES}. Received: strategy={name!r}"
+    )
+
+
+def fit_on_workers(model, strategy):
+    """Make `model.fit`/`evaluate` work on more than one worker; returns `model`.
+
+    Keras 3's TensorFlow trainer takes two paths that MultiWorkerMirroredStrategy
+    cannot follow once there is more than one worker (KERAS_ISSUE; checked
+    against Keras 3.15.1 and TensorFlow 2.21.0):
+
+    1. `TensorFlowTrainer._maybe_symbolic_build` averages the first distributed
+       batch over replicas with an eager `strategy.reduce` of the whole
+       `(x, y)` structure before it builds the model, at the start of every
+       `fit` and `evaluate`: "Attempt to convert a value (PerReplica:{...})
+       ... to a Tensor". Building the model beforehand does not help, the
+       reduce runs whether or not the model is built. The build needs only
+       shapes and dtypes, which the first local replica's share of the batch
+       has too: this model's `_maybe_symbolic_build` hands that share to
+       Keras's own as `data_batch`, which skips the reduce.
+    2. `reduce_per_replica` averages each step's returned metrics with
+       `strategy.reduce("MEAN", value, axis=0)`, which fails on the scalars a
+       `train_step` returns ("Invalid reduction dimension 0 for input with 0
+       dimensions"). This model's `train_step` and `test_step` return each
+       value with shape `(1,)`, which that reduce averages over the replicas of
+       all workers into the scalar that one worker logs. Epoch logs are the
+       metrics' own cross-replica results either way.
+
+    `tests/test_multi_worker.py` fails if a Keras upgrade changes what this
+    relies on. One worker (or any other strategy): `model`, unchanged.
+    """
+    if num_workers(strategy) < 2:
+        return model
+    keras_build = model._maybe_symbolic_build
+    train_step, test_step = model.train_step, model.test_step
+
+    def maybe_symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None and data_batch is None:
+            for _, _, batches in iterator:  # as Keras does: the first batch
+                data_batch = tf.nest.map_structure(
+                    lambda value: strategy.experimental_local_results(value)[0],
+                    next(batches),
+                )
+                break
+        return keras_build(data_batch=data_batch)
+
+    def with_batch_axis(step):
+        def step_with_batch_axis(data):
+            return tf.nest.map_structure(lambda v: tf.reshape(v, [1]), step(data))
+
+        return step_with_batch_axis
+
+    model._maybe_symbolic_build = maybe_symbolic_build
+    model.train_step = with_batch_axis(train_step)
+    model.test_step = with_batch_axis(test_step)
+    return model
+
+
+def num_workers(strategy):
+    """How many processes (chief and workers) train together under `strategy`."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
+    spec = strategy.cluster_resolver.cluster_spec()
+    return max(
+        1, sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs)
     )
 
 

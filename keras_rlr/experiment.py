@@ -226,7 +226,9 @@ def _train(run, config, strategy, initial_epoch):
                 horizontal_flip=splits.horizontal_flip,
             )
         with strategy.scope():
-            model = build_model(config, splits.image_shape, splits.num_classes)
+            model = distribute.fit_on_workers(
+                build_model(config, splits.image_shape, splits.num_classes), strategy
+            )
             schedule = keras.optimizers.schedules.CosineDecay(
                 config.learning_rate, decay_steps=steps * config.epochs
             )
