@@ -7,8 +7,10 @@ global batch (`tf.nn.compute_average_loss`), so a learning rate means the same
 on any number of replicas.
 """
 
+import contextlib
 import json
 import os
+import re
 
 import tensorflow as tf
 
@@ -94,6 +96,31 @@ def fit_on_workers(model, strategy):
     model.train_step = with_batch_axis(train_step)
     model.test_step = with_batch_axis(test_step)
     return model
+
+
+@contextlib.contextmanager
+def stop_when_a_worker_is_lost(strategy, error_class):
+    """Turn a lost worker into one line: `error_class("...")`, no traceback.
+
+    When one worker dies, TensorFlow's coordination service stops hearing its
+    heartbeats and aborts every collective on the others with
+    `UnavailableError`. Measured on 127.0.0.1 with one worker killed by
+    SIGKILL mid-epoch: the other stopped 8 s later on an idle machine, 60 s
+    later on a loaded one. Restarting every worker's command resumes the run
+    from its last backup (with `--deterministic`: the same weights as a run
+    never interrupted).
+    """
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as error:
+        if num_workers(strategy) < 2:
+            raise
+        tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", error.message)))
+        raise error_class(
+            f"Lost contact with the other workers ({', '.join(tasks) or 'unreachable'}"
+            "): start every worker's command again; the run resumes from its last "
+            "backup."
+        ) from None
 
 
 def num_workers(strategy):

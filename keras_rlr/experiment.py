@@ -266,16 +266,17 @@ def _train(run, config, strategy, initial_epoch):
     ]
     start = time.time()
     if initial_epoch < config.epochs:
-        model.fit(
-            train,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps,
-            validation_data=evaluation(splits.test, data.TEST_STREAM),
-            callbacks=callbacks,
-            shuffle=False,  # the training stream is shuffled per epoch by seed
-            verbose=config.verbose,
-        )
+        with distribute.stop_when_a_worker_is_lost(strategy, RunError):
+            model.fit(
+                train,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                validation_data=evaluation(splits.test, data.TEST_STREAM),
+                callbacks=callbacks,
+                shuffle=False,  # the training stream is shuffled per epoch by seed
+                verbose=config.verbose,
+            )
     else:  # crashed after the last epoch's backup: only the final files remain
         model.optimizer.build(model.trainable_variables)
         model.load_weights(run.backup_weights)
