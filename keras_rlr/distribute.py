@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 
 import tensorflow as tf
 
@@ -23,9 +24,9 @@ def make_strategy(name, tpu_address=None):
 
     Args:
         name: `default` (one device, no distribution), `mirrored` (every local
-            GPU, or the CPU), `multi_worker` (MultiWorkerMirroredStrategy, the
-            cluster from the `TF_CONFIG` environment variable; one worker when
-            unset), or `tpu`.
+            GPU, or the CPU), `multi_worker` (MultiWorkerMirroredStrategy on the
+            cluster of `cluster_resolver()`: `TF_CONFIG`, else the Slurm job
+            step, else one worker), or `tpu`.
         tpu_address: the TPU name or address for `tpu` (None: the local one).
     """
     if name == "default":
@@ -33,7 +34,9 @@ def make_strategy(name, tpu_address=None):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return tf.distribute.MultiWorkerMirroredStrategy(
+            cluster_resolver=cluster_resolver()
+        )
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
         tf.config.experimental_connect_to_cluster(resolver)
@@ -133,6 +136,40 @@ def num_workers(strategy):
     )
 
 
+# Set by `srun` in every task of a job step: the cluster is the step's tasks.
+SLURM_STEP_VARIABLES = (
+    "SLURM_PROCID",
+    "SLURM_STEP_NUM_TASKS",
+    "SLURM_STEP_NODELIST",
+    "SLURM_STEP_TASKS_PER_NODE",
+)
+
+
+def cluster_resolver():
+    """The cluster of `--strategy=multi_worker`, chosen automatically.
+
+    `TF_CONFIG` when set (None: TensorFlow reads it); else, inside a Slurm job
+    step (`srun`, which sets SLURM_STEP_VARIABLES), a `SlurmClusterResolver`:
+    one worker per Slurm task, on port 8888 (and up, for several tasks on a
+    node), worker 0 the chief; else None (one worker). With GPUs (nvidia-smi on
+    the PATH or CUDA_VISIBLE_DEVICES set) the resolver splits each node's GPUs
+    among its tasks; without, every task runs on its node's CPU.
+    """
+    if os.environ.get("TF_CONFIG") or not _in_slurm_step():
+        return None
+    resolver = tf.distribute.cluster_resolver.SlurmClusterResolver
+    if "CUDA_VISIBLE_DEVICES" in os.environ or shutil.which("nvidia-smi"):
+        return resolver()
+    # The resolver hands out one GPU slot per task on a node (it calls
+    # nvidia-smi to count them): give it as many slots as tasks, and no GPUs.
+    tasks = int(os.environ["SLURM_STEP_NUM_TASKS"])
+    return resolver(gpus_per_node=tasks, gpus_per_task=1, auto_set_gpu=False)
+
+
+def _in_slurm_step():
+    return all(os.environ.get(name) for name in SLURM_STEP_VARIABLES)
+
+
 def is_chief():
     """Whether this process writes the run directory (worker 0, or no cluster)."""
     return _worker_task() is None
@@ -154,7 +191,11 @@ def worker_output_dir(output_dir):
 
 def _worker_task():
     """None for the chief (an explicit `chief` task, else worker 0, or no
-    cluster at all); this process's task from `TF_CONFIG` otherwise."""
+    cluster at all); this process's task (from `TF_CONFIG`, else from the
+    Slurm job step, as `cluster_resolver()`) otherwise."""
+    if not os.environ.get("TF_CONFIG") and _in_slurm_step():
+        rank = int(os.environ["SLURM_PROCID"])
+        return {"type": "worker", "index": rank} if rank else None
     tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     task = tf_config.get("task", {})
     kind, index = task.get("type", "chief"), int(task.get("index", 0))

@@ -262,3 +262,66 @@ def test_keras_still_needs_the_workaround(monkeypatch):
     reduced.clear()
     trainer.reduce_per_replica({"loss": local}, Strategy(), reduction="auto")
     assert reduced == [("MEAN", 0)]
+
+
+SLURM_STEP = {
+    "SLURM_JOB_ID": "123",
+    "SLURM_PROCID": "1",
+    "SLURM_STEP_NUM_TASKS": "2",
+    "SLURM_STEP_NODELIST": "node[1-2]",
+    "SLURM_STEP_TASKS_PER_NODE": "1(x2)",
+}
+
+
+@pytest.fixture
+def slurm_step(monkeypatch):
+    """The environment `srun -N 2 --ntasks-per-node=1` gives task 1, no GPUs."""
+    from keras_rlr import distribute
+
+    for name in ("TF_CONFIG", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in SLURM_STEP.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(distribute.shutil, "which", lambda name: None)
+    return distribute
+
+
+def test_a_slurm_job_step_is_the_cluster(slurm_step):
+    resolver = slurm_step.cluster_resolver()
+    assert type(resolver).__name__ == "SlurmClusterResolver"
+    assert resolver.cluster_spec().as_dict() == {"worker": ["node1:8888", "node2:8888"]}
+    assert resolver.get_task_info() == ("worker", 1)
+    assert not slurm_step.is_chief()
+    assert slurm_step.worker_output_dir("run") == os.path.join(
+        "run", "workers", "worker_1"
+    )
+
+
+def test_slurm_task_0_is_the_chief(slurm_step, monkeypatch):
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    resolver = slurm_step.cluster_resolver()
+    resolver.cluster_spec()
+    assert resolver.get_task_info() == ("worker", 0)
+    assert slurm_step.is_chief()
+    assert slurm_step.worker_output_dir("run") == "run"
+
+
+def test_slurm_with_gpus_splits_them_among_the_tasks(slurm_step, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setenv("SLURM_STEP_TASKS_PER_NODE", "2")
+    monkeypatch.setenv("SLURM_STEP_NODELIST", "node1")
+    spec = slurm_step.cluster_resolver().cluster_spec().as_dict()
+    assert spec == {"worker": ["node1:8888", "node1:8889"]}
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"  # task 1: the second GPU
+
+
+def test_tf_config_wins_over_slurm(slurm_step, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", tf_config(["127.0.0.1:1", "127.0.0.1:2"], index=0))
+    assert slurm_step.cluster_resolver() is None  # TensorFlow reads TF_CONFIG
+    assert slurm_step.is_chief()
+
+
+def test_outside_a_slurm_step_one_worker(slurm_step, monkeypatch):
+    monkeypatch.delenv("SLURM_STEP_NUM_TASKS")  # e.g. the batch script itself
+    assert slurm_step.cluster_resolver() is None
+    assert slurm_step.is_chief()
