@@ -100,8 +100,11 @@ def _train(run, config, strategy, initial_epoch):
     try:  # Everything that depends on the user's settings fails here, early.
         inputs = builders.build_inputs(config, initial_epoch)
         with strategy.scope():
-            model = builders.build_model(
-                config, inputs.splits.image_shape, inputs.splits.num_classes
+            model = distribute.fit_on_workers(
+                builders.build_model(
+                    config, inputs.splits.image_shape, inputs.splits.num_classes
+                ),
+                strategy,
             )
             model.compile(
                 optimizer=builders.build_optimizer(config, inputs.steps_per_epoch),
@@ -123,16 +126,17 @@ def _train(run, config, strategy, initial_epoch):
     ]
     start = time.time()
     if inputs.train is not None:
-        model.fit(
-            inputs.train,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=inputs.steps_per_epoch,
-            validation_data=inputs.test(config),
-            callbacks=callbacks,
-            shuffle=False,  # the training stream is shuffled per epoch by seed
-            verbose=config.verbose,
-        )
+        with distribute.stop_when_a_worker_is_lost(strategy, RunError):
+            model.fit(
+                inputs.train,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=inputs.steps_per_epoch,
+                validation_data=inputs.test(config),
+                callbacks=callbacks,
+                shuffle=False,  # the training stream is shuffled per epoch by seed
+                verbose=config.verbose,
+            )
     else:  # crashed after the last epoch's backup: only the final files remain
         model.optimizer.build(model.trainable_variables)
         model.load_weights(run.backup_weights)
