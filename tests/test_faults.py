@@ -279,3 +279,59 @@ def test_a_diverged_run_fails_and_is_never_finished(tmp_path):
     assert run.state() == "failed (diverged)"
     with pytest.raises(RunError, match="holds a run that diverged"):
         train_and_evaluate(tiny_config(learning_rate=1e30, epochs=2), run.path)
+
+
+# -- Corrupt files are named, and the report goes on ------------------------------
+
+
+def test_report_marks_corrupt_and_diverged_runs_and_goes_on(tmp_path):
+    from test_report import FIG2, _report_py, _write_sweep
+
+    from keras_rlr.report import results
+
+    numbers = {
+        ("base", 0): (1.0, 0.9, 0.6, 0.1),
+        ("base", 1): (1.0, 0.8, 0.8, 0.1),
+        ("dropout=0.5", 0): (0.9, 0.95, 0.3, 0.11),
+        ("dropout=0.5", 1): (0.9, 0.85, 0.5, 0.09),
+        ("weight_decay=0.001", 0): (1.0, 0.9, 0.9, 0.1),
+        ("weight_decay=0.001", 1): (1.0, 0.9, 0.7, 0.1),
+    }
+    out = _write_sweep(tmp_path, FIG2, numbers)
+    empty = out / "base" / "seed_1"
+    (empty / "summary.json").write_text("")  # killed mid-write (before: atomic)
+    nul = out / "dropout=0.5" / "seed_1"
+    (nul / "history.csv").write_text("epoch,loss\n0,1.0\n\x00\x00\x00\n")
+    diverged = RunDirectory(str(out / "weight_decay=0.001" / "seed_1"))
+    os.remove(diverged.file("summary.json"))
+    diverged.write_diverged(0, 3, float("nan"), "the loss became nan")
+
+    loaded = results.load(str(out))
+    states = {(r["point"], r["seed"]): r["state"] for r in loaded.runs}
+    assert states == {
+        ("base", 0): "finished",
+        ("base", 1): "corrupt",
+        ("dropout=0.5", 0): "finished",
+        ("dropout=0.5", 1): "corrupt",
+        ("weight_decay=0.001", 0): "finished",
+        ("weight_decay=0.001", 1): "failed (diverged)",
+    }
+    # The statistics use the readable runs only.
+    assert loaded.stats("base", results.TRAIN_RLA).n == 1
+    assert loaded.stats("base", results.TRAIN_RLA).mean == numbers[("base", 0)][2]
+
+    result = _report_py(f"--sweep_dir={out}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert f"corrupt: {empty}/summary.json of run {empty} is corrupt" in result.stdout
+    assert f"corrupt: {nul}/history.csv of run {nul} is corrupt" in result.stdout
+    text = (out / "fig2.md").read_text()
+    assert "## Missing or failed runs (3)" in text
+    assert f"- `{diverged.path}`: failed (diverged" in text
+
+    (out / "sweep.json").write_text('{"runs": [')
+    broken = _report_py(f"--sweep_dir={out}")
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr
+    assert f"report.py: error: {out}/sweep.json, the manifest of the sweep" in (
+        broken.stderr
+    )

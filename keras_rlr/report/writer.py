@@ -2,6 +2,7 @@
 
 import os
 
+from keras_rlr import _atomic
 from keras_rlr.report import markdown, plots
 from keras_rlr.report.results import load
 
@@ -27,6 +28,5 @@ def write(results, output_dir, name=None):
     png = os.path.join(output_dir, f"{name}.png")
     md = os.path.join(output_dir, f"{name}.md")
     plots.plot(results, png)
-    with open(md, "w") as f:
-        f.write(markdown.markdown(results, os.path.basename(png)))
+    _atomic.write_text(md, markdown.markdown(results, os.path.basename(png)))
     return [png, md]

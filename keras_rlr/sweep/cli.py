@@ -69,9 +69,13 @@ def main(argv):
     failed = runner.run_sweep(sweep, runs, parallel=FLAGS.parallel)
     if FLAGS.report and not FLAGS.shard:
         from keras_rlr.report import writer
+        from keras_rlr.report.results import ReportError
 
-        paths = writer.write_report(config.output_dir)
-        print(f"report: {', '.join(paths)}")
+        try:
+            paths = writer.write_report(config.output_dir)
+            print(f"report: {', '.join(paths)}")
+        except ReportError as error:
+            sys.exit(f"sweep.py: error: {error}")
     if failed:
         lines = "\n".join(
             f"  {sweep.run_dir(run)} (exit {code}; log {sweep.run_dir(run)}.log)"
