@@ -45,6 +45,20 @@ class TrainSetEvaluation(keras.callbacks.Callback):
 
     def __init__(self, dataset, metrics=("accuracy", "random_label_accuracy")):
         super().__init__()
+        spec = getattr(dataset, "element_spec", None)
+        if not (
+            isinstance(spec, tuple)
+            and len(spec) == 2
+            and isinstance(spec[1], dict)
+            and {"label", "random_label"} <= set(spec[1])
+        ):
+            raise ValueError(
+                "TrainSetEvaluation expects a batched dataset of (image, "
+                '{"label", "random_label"}), e.g. keras_rlr.data.evaluation_dataset'
+                f"(..., stream=TRAIN_STREAM). Received: element_spec={spec}"
+            )
+        if int(dataset.cardinality()) == 0:
+            raise ValueError("TrainSetEvaluation: the dataset is empty.")
         self.dataset = dataset
         self.metric_names = tuple(metrics)
 

@@ -335,3 +335,44 @@ def test_report_marks_corrupt_and_diverged_runs_and_goes_on(tmp_path):
     assert f"report.py: error: {out}/sweep.json, the manifest of the sweep" in (
         broken.stderr
     )
+
+
+# -- Inputs and sweep configs -------------------------------------------------------
+
+
+def test_with_random_labels_refuses_what_it_would_silently_get_wrong():
+    import tensorflow as tf
+
+    from keras_rlr import data
+
+    images = np.zeros((8, 4, 4, 1), "float32")
+    labels = np.arange(8) % 3
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    with pytest.raises(ValueError, match="attach the random labels before batching"):
+        data.with_random_labels(ds.batch(4), 10, seed=0)
+    one_hot = ds.map(lambda x, y: (x, tf.one_hot(y, 3)))
+    with pytest.raises(ValueError, match="argmax"):
+        data.with_random_labels(one_hot, 10, seed=0)
+    floats = tf.data.Dataset.from_tensor_slices((images, labels + 0.5))
+    with pytest.raises(ValueError, match="label dtype=float64"):
+        data.with_random_labels(floats, 10, seed=0)
+    with pytest.raises(ValueError, match="empty"):
+        data.with_random_labels(ds.take(0), 10, seed=0)
+    assert len(list(data.with_random_labels(ds, 10, seed=0))) == 8  # the good one
+
+
+def test_sweep_configs_refuse_duplicates_and_paths():
+    base = "--name=t\n--base=b.cfg\n--output_dir=o\n"
+    with pytest.raises(sweep_config.SweepError, match="appears twice"):
+        sweep_config.parse_config_text(
+            base + "--seeds=0\n--grid=dropout:0\n--grid=dropout:0.5\n"
+        )
+    with pytest.raises(sweep_config.SweepError, match=r"repeats seed\(s\) \[0\]"):
+        sweep_config.parse_config_text(base + "--seeds=0,0\n--grid=dropout:0\n")
+    config = sweep_config.parse_config_text(base + "--seeds=0\n--grid=dropout:0\n")
+    with pytest.raises(sweep_config.SweepError, match="repeats seed"):
+        sweep_config.with_overrides(config, seeds=["1", "1"])
+    with pytest.raises(sweep_config.SweepError, match="not a path"):
+        sweep_config.parse_config_text(
+            "--name=../../x\n--base=b.cfg\n--output_dir=o\n--seeds=0\n"
+        )
