@@ -158,11 +158,12 @@ def _die_with_parent(parent):
     a rerun would start the same runs on top of them.
     """
 
+    # Loaded here, in the parent: the child, between fork and exec, only calls.
+    prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
+
     def set_death_signal():
-        if sys.platform.startswith("linux"):
-            libc = ctypes.CDLL(None, use_errno=True)
-            pr_set_pdeathsig = 1
-            libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if prctl is not None:
+            prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
         if os.getppid() != parent:  # the runner died before prctl took effect
             os._exit(1)
 
