@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test lint format bench clean
+.PHONY: quickstart test faults lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ quickstart: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
+
+# The slow fault-injection campaign (strace SIGKILL and ENOSPC at chosen calls).
+faults: $(STAMP)
+	KERAS_RLR_FAULTS=1 $(BIN)/python -m pytest -n 2 tests/test_fault_campaign.py tests/test_faults.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,10 +1,15 @@
 """Callbacks for `RandomLabelModel` training."""
 
+import csv
 import json
 import os
+import shutil
+import warnings
 
 import keras
 import numpy as np
+
+from keras_rlr import _atomic
 
 
 class TrainSetEvaluation(keras.callbacks.Callback):
@@ -40,6 +45,20 @@ class TrainSetEvaluation(keras.callbacks.Callback):
 
     def __init__(self, dataset, metrics=("accuracy", "random_label_accuracy")):
         super().__init__()
+        spec = getattr(dataset, "element_spec", None)
+        if not (
+            isinstance(spec, tuple)
+            and len(spec) == 2
+            and isinstance(spec[1], dict)
+            and {"label", "random_label"} <= set(spec[1])
+        ):
+            raise ValueError(
+                "TrainSetEvaluation expects a batched dataset of (image, "
+                '{"label", "random_label"}), e.g. keras_rlr.data.evaluation_dataset'
+                f"(..., stream=TRAIN_STREAM). Received: element_spec={spec}"
+            )
+        if int(dataset.cardinality()) == 0:
+            raise ValueError("TrainSetEvaluation: the dataset is empty.")
         self.dataset = dataset
         self.metric_names = tuple(metrics)
 
@@ -55,51 +74,225 @@ class TrainSetEvaluation(keras.callbacks.Callback):
             logs.update({f"train_{name}": results[name] for name in self.metric_names})
 
 
-class BackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` that also restores the random streams.
+class BackupAndRestore(keras.callbacks.Callback):
+    """Back up the whole training state at the end of every epoch, atomically.
 
-    Keras backs up weights, optimizer state and the epoch, but not the states
-    of the model's `SeedGenerator`s: after a restart, dropout (and any other
-    seeded layer) would draw masks other than those of an uninterrupted run.
-    This subclass writes those states next to the backup, one file per epoch
-    (`seed_states_<epoch>.json`, the last two kept, so that Keras's fallback to
-    the previous backup finds its own), and restores the ones that match the
-    epoch Keras restores. Use epoch-level backups (`save_freq="epoch"`).
+    Keras's `BackupAndRestore` writes the weights and the epoch in two files,
+    one after the other, and keeps neither the `SeedGenerator` states (after a
+    restart, dropout would draw other masks) nor the history: a crash between
+    its writes resumes from a mix of two epochs. Here a backup is one unit, a
+    directory `epoch_<N>` holding `model.weights.h5` (weights and optimizer
+    state) and `state.json` (the epoch, the seed-generator states and, if
+    `history_file` is given, the rows of that CSV so far). It is written under
+    a temporary name, fsynced and renamed, so a crash leaves the old backup or
+    the new one, never a mix. The previous backup is kept: if the latest one
+    cannot be read, `on_train_begin` falls back to it and warns.
+
+    Epoch-level backups only: a mid-epoch backup would re-run the epoch from
+    its first batch with weights from its middle.
 
     Args:
-        backup_dir: where the backup lives.
-        **kwargs: `keras.callbacks.BackupAndRestore` arguments.
+        backup_dir: where the backups live.
+        history_file: a CSV (e.g. `keras.callbacks.CSVLogger`'s, listed
+            before this callback) whose rows are kept with each backup, so that
+            a resumed run can rebuild it (`latest_backup(...).history`).
+        keep: how many backups to keep (at least 2: the latest and a fallback).
+
+    Example:
+
+    ```python
+    model.fit(ds, epochs=10, callbacks=[BackupAndRestore("/tmp/backup")])
+    # Killed? The same call resumes after the last finished epoch.
+    ```
     """
 
-    def _seed_states_path(self, epoch):
-        return os.path.join(self.backup_dir, f"seed_states_{epoch}.json")
+    def __init__(self, backup_dir, history_file=None, keep=2):
+        super().__init__()
+        if keep < 2:
+            raise ValueError(f"keep must be at least 2. Received: keep={keep}")
+        self.backup_dir = backup_dir
+        self.history_file = history_file
+        self.keep = keep
 
     def _seed_variables(self):
         return {
             v.path: v for v in self.model.variables if v.name == "seed_generator_state"
         }
 
-    def _save_model(self):
-        # Before the weights and metadata: a crash in between leaves a state
-        # file for an epoch that no metadata names, which is never read.
-        os.makedirs(self.backup_dir, exist_ok=True)
-        states = {
-            path: v.numpy().tolist() for path, v in self._seed_variables().items()
-        }
-        with open(self._seed_states_path(self._current_epoch), "w") as f:
-            json.dump(states, f)
-        stale = self._seed_states_path(self._current_epoch - 2)
-        if os.path.exists(stale):
-            os.remove(stale)
-        super()._save_model()
-
-    def _load_model(self):
-        super()._load_model()
-        path = self._seed_states_path(getattr(self.model, "_initial_epoch", 0) or 0)
-        if not os.path.exists(path):
+    def on_train_begin(self, logs=None):
+        if not self.model.built:
+            raise ValueError(
+                "BackupAndRestore: build the model before fit() (call it on a "
+                f"batch). Received: unbuilt model {self.model.name!r}"
+            )
+        for backup in backups(self.backup_dir):
+            try:
+                backup.load_state()
+                if self.model.optimizer is not None and not self.model.optimizer.built:
+                    self.model.optimizer.build(self.model.trainable_variables)
+                self.model.load_weights(backup.weights_path)
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                warnings.warn(
+                    f"BackupAndRestore: the backup {backup.path} is corrupt "
+                    f"({error}); falling back to the previous one.",
+                    stacklevel=2,
+                )
+                continue
+            states = backup.state.get("seed_states", {})
+            for name, variable in self._seed_variables().items():
+                if name in states:
+                    variable.assign(np.asarray(states[name], variable.dtype))
+            self.model._initial_epoch = backup.epoch
             return
-        with open(path) as f:
-            states = json.load(f)
-        for name, variable in self._seed_variables().items():
-            if name in states:
-                variable.assign(np.asarray(states[name], variable.dtype))
+
+    def on_epoch_end(self, epoch, logs=None):
+        state = {
+            "epoch": epoch + 1,
+            "seed_states": {
+                path: v.numpy().tolist() for path, v in self._seed_variables().items()
+            },
+        }
+        if self.history_file and os.path.exists(self.history_file):
+            with open(self.history_file, newline="") as f:
+                rows = list(csv.reader(f))
+            state["history"] = {"header": rows[0], "rows": rows[1:]} if rows else None
+        self._save(epoch + 1, state)
+
+    def _save(self, epoch, state):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        final = os.path.join(self.backup_dir, f"{_PREFIX}{epoch}")
+        tmp = os.path.join(self.backup_dir, f".{_PREFIX}{epoch}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            os.makedirs(tmp)
+            weights = os.path.join(tmp, _WEIGHTS)
+            self.model.save_weights(weights)
+            _atomic.fsync_file(weights)
+            with open(os.path.join(tmp, _STATE), "w") as f:
+                json.dump(state, f, allow_nan=False)
+                f.flush()
+                os.fsync(f.fileno())
+            _atomic.fsync_dir(tmp)
+            if os.path.exists(final):  # a resumed run redoing an epoch
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            _atomic.fsync_dir(self.backup_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        for old in backups(self.backup_dir)[self.keep :]:
+            shutil.rmtree(old.path, ignore_errors=True)
+
+
+_PREFIX = "epoch_"
+_WEIGHTS = "model.weights.h5"
+_STATE = "state.json"
+
+
+class Backup:
+    """One backup directory written by `BackupAndRestore`."""
+
+    def __init__(self, path, epoch):
+        self.path = path
+        self.epoch = epoch
+        self.weights_path = os.path.join(path, _WEIGHTS)
+        self.state_path = os.path.join(path, _STATE)
+        self.state = None
+
+    def load_state(self):
+        """Reads and checks `state.json` and the weights file; raises if corrupt."""
+        with open(self.state_path) as f:
+            state = json.load(f)
+        if int(state["epoch"]) != self.epoch:
+            raise ValueError(f"{self.state_path} names epoch {state['epoch']}")
+        import h5py
+
+        with h5py.File(self.weights_path, "r"):
+            pass
+        self.state = state
+        return state
+
+    @property
+    def history(self):
+        """The history CSV at this backup: `(header, rows)`, or None."""
+        history = (self.state or {}).get("history")
+        return (history["header"], history["rows"]) if history else None
+
+
+def backups(backup_dir):
+    """The complete backups in `backup_dir`, newest first (unchecked)."""
+    try:
+        names = os.listdir(backup_dir)
+    except FileNotFoundError:
+        return []
+    found = [
+        Backup(os.path.join(backup_dir, name), int(name[len(_PREFIX) :]))
+        for name in names
+        if name.startswith(_PREFIX) and name[len(_PREFIX) :].isdigit()
+    ]
+    return sorted(found, key=lambda b: b.epoch, reverse=True)
+
+
+def latest_backup(backup_dir):
+    """The newest readable backup and the newer ones that are corrupt.
+
+    Returns:
+        `(backup or None, [(path, error), ...])`.
+    """
+    corrupt = []
+    for backup in backups(backup_dir):
+        try:
+            backup.load_state()
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            corrupt.append((backup.path, error))
+            continue
+        return backup, corrupt
+    return None, corrupt
+
+
+class DivergedError(RuntimeError):
+    """The loss became NaN or infinite: training stopped at `epoch`, `batch`."""
+
+    def __init__(self, message, epoch, batch, loss):
+        super().__init__(message)
+        self.epoch, self.batch, self.loss = epoch, batch, loss
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stop training with `DivergedError` as soon as the loss is NaN or infinite.
+
+    Keras's `TerminateOnNaN` stops quietly: `fit` returns normally and the run
+    looks finished. This one raises, naming the epoch and batch, so that a
+    diverged run can never pass for a result. It reads the batch loss that
+    `fit` already computes (the same cost as `TerminateOnNaN`). A NaN or
+    infinite input makes the loss non-finite too, so it catches those as well.
+
+    Example:
+
+    ```python
+    try:
+        model.fit(ds, epochs=3, callbacks=[StopOnNonFiniteLoss()])
+    except DivergedError as error:
+        print(error.epoch, error.batch)
+    ```
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        loss = float(np.asarray(loss))
+        if not np.isfinite(loss):
+            epoch = getattr(self, "_epoch", 0)
+            raise DivergedError(
+                f"the loss became {loss} at epoch {epoch + 1}, batch {batch + 1}: "
+                "training diverged. Likely causes: a learning rate too high for "
+                "this model (lower --learning_rate), or NaN/Inf values in the "
+                "inputs.",
+                epoch,
+                batch,
+                loss,
+            )

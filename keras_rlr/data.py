@@ -203,6 +203,26 @@ def _indexed(dataset, num_random_labels, seed, stream):
             "Expected a dataset of (image, label) pairs in canonical order. "
             f"Received: element_spec={spec}"
         )
+    image, label = spec
+    if label.shape.rank != 0:
+        batched = image.shape.rank and image.shape[0] == label.shape[0]
+        raise ValueError(
+            "Expected one scalar integer label per example. "
+            + (
+                "The dataset looks batched: attach the random labels before "
+                "batching (one random label per example, not per batch). "
+                if batched
+                else "For one-hot labels, take `tf.argmax(label, -1)` first. "
+            )
+            + f"Received: label spec={label}"
+        )
+    if not (label.dtype.is_integer or label.dtype.is_bool):
+        raise ValueError(
+            "Expected integer class labels (float labels would be truncated; "
+            "one-hot labels: take `tf.argmax(label, -1)`; strings: map them to "
+            f"class indices). Received: label dtype={label.dtype.name}"
+        )
+    check_not_empty(dataset)
 
     def attach(index, example):
         image, label = example
@@ -212,6 +232,12 @@ def _indexed(dataset, num_random_labels, seed, stream):
     return dataset.enumerate().map(
         attach, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
+
+
+def check_not_empty(dataset, what="dataset"):
+    """Raises `ValueError` if `dataset` is known to hold no element."""
+    if int(dataset.cardinality()) == 0:
+        raise ValueError(f"The {what} is empty: there is nothing to train on.")
 
 
 def _drop_index(index, image, label, rho):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from train_utils import ROOT, tiny_config
 
+from keras_rlr.callbacks import BackupAndRestore
 from keras_rlr.train.experiment import RunError, train_and_evaluate
 from keras_rlr.train.run_directory import RunDirectory, RunDirectoryError
 
@@ -40,9 +41,8 @@ def start(output_dir, log):
 
 def backed_up_epochs(output_dir):
     try:
-        with open(os.path.join(output_dir, "backup", "training_metadata.json")) as f:
-            return json.load(f)["epoch"]
-    except (OSError, ValueError):
+        return RunDirectory(str(output_dir)).resume_epoch()
+    except RunDirectoryError:  # read while the run prunes an old backup
         return 0
 
 
@@ -96,43 +96,77 @@ def test_same_history_as_an_uninterrupted_run(runs):
     assert not (killed / "backup").exists()  # removed once the run finished
 
 
+def make_backups(backup_dir, epochs, history_file=None):
+    """Real backups of a tiny model after each of `epochs` epochs."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+    callbacks = [BackupAndRestore(str(backup_dir), history_file=history_file, keep=9)]
+    if history_file:
+        callbacks.insert(0, keras.callbacks.CSVLogger(history_file))
+    model.fit(x, y, epochs=epochs, callbacks=callbacks, verbose=0)
+    return model
+
+
 def test_corrupt_backup_is_named(tmp_path):
-    backup = tmp_path / "backup"
-    backup.mkdir()
-    (backup / "latest.weights.h5").write_bytes(b"not an hdf5 file")
-    with pytest.raises(RunError, match="latest.weights.h5 is corrupt"):
+    make_backups(tmp_path / "backup", 1)
+    (tmp_path / "backup" / "epoch_1" / "model.weights.h5").write_bytes(b"not hdf5")
+    with pytest.raises(RunError, match="epoch_1 is corrupt"):
         train_and_evaluate(tiny_config(), str(tmp_path))
 
 
-def test_corrupt_backup_metadata_is_named(tmp_path):
+def test_corrupt_latest_backup_falls_back_to_the_previous_one(tmp_path):
     run = RunDirectory(str(tmp_path))
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    os.makedirs(run.backup_dir)
-    model.save_weights(run.backup_weights)
-    (tmp_path / "backup" / "training_metadata.json").write_text("{broken")
-    with pytest.raises(RunDirectoryError, match="training_metadata.json is corrupt"):
-        run.resume_epoch()
-    (tmp_path / "backup" / "training_metadata.json").write_text('{"epoch": 3}')
+    make_backups(run.backup_dir, 3)
     assert run.resume_epoch() == 3
+    (tmp_path / "backup" / "epoch_3" / "state.json").write_text('{"epo')
+    backup, corrupt = run.latest_backup()
+    assert backup.epoch == run.resume_epoch() == 2
+    assert [os.path.basename(path) for path, _ in corrupt] == ["epoch_3"]
+    # A half-renamed (temporary) backup is never taken for a backup.
+    (tmp_path / "backup" / "epoch_2").rename(tmp_path / "backup" / ".epoch_2.tmp")
+    assert run.resume_epoch() == 1
+
+
+def test_backup_keeps_only_the_last_two(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+    model.fit(x, y, epochs=4, callbacks=[BackupAndRestore(str(tmp_path))], verbose=0)
+    assert sorted(os.listdir(tmp_path)) == ["epoch_3", "epoch_4"]
+
+
+def test_restore_loads_the_backed_up_weights_and_optimizer(tmp_path):
+    trained = make_backups(tmp_path, 2)
+    fresh = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    fresh.compile(optimizer="sgd", loss="mse")
+    callback = BackupAndRestore(str(tmp_path))
+    callback.set_model(fresh)
+    callback.on_train_begin()
+    assert fresh._initial_epoch == 2
+    assert int(fresh.optimizer.iterations) == int(trained.optimizer.iterations)
+    for a, b in zip(trained.weights, fresh.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_interrupted_run_with_other_settings_is_refused(tmp_path):
     run = RunDirectory(str(tmp_path))
     (tmp_path / "config.json").write_text(json.dumps({"epochs": 5, "seed": 0}))
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    os.makedirs(run.backup_dir)
-    model.save_weights(run.backup_weights)
-    (tmp_path / "backup" / "training_metadata.json").write_text('{"epoch": 2}')
+    make_backups(run.backup_dir, 2)
     run.check_config({"epochs": 5, "seed": 0, "verbose": 2})  # same run: fine
     with pytest.raises(RunDirectoryError, match=r"epochs: 5 -> 7"):
         run.check_config({"epochs": 7, "seed": 0})
 
 
-def test_history_is_cut_back_to_the_backup(tmp_path):
-    (tmp_path / "history.csv").write_text("epoch,loss\n0,3.0\n1,2.0\n2,1.0\n")
-    RunDirectory(str(tmp_path)).truncate_history(2)
-    assert (tmp_path / "history.csv").read_text().split() == [
-        "epoch,loss",
-        "0,3.0",
-        "1,2.0",
-    ]
+def test_history_is_rebuilt_from_the_backup(tmp_path):
+    run = RunDirectory(str(tmp_path))
+    make_backups(run.backup_dir, 2, history_file=run.file("history.csv"))
+    backed_up = (tmp_path / "history.csv").read_text()
+    assert len(backed_up.splitlines()) == 3  # header + 2 epochs
+    # What a crash (or a second writer) may leave: a partial row, NUL bytes.
+    (tmp_path / "history.csv").write_text(backed_up + "2,0.5\x00\x00\n3,")
+    backup, _ = run.latest_backup()
+    run.rebuild_history(backup)
+    assert (tmp_path / "history.csv").read_text() == backed_up
+    run.rebuild_history(None)  # no backup: no history
+    assert not (tmp_path / "history.csv").exists()

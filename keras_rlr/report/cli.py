@@ -32,6 +32,9 @@ def main(argv):
     for outcome in figures.findings(loaded):
         print(f"- {outcome}")
     missing = loaded.unfinished()
+    for run in missing:
+        if run["problem"]:
+            print(f"corrupt: {run['problem']}")
     if missing:
         print(f"{len(missing)} run(s) missing or failed: see {paths[1]}")
     print(f"wrote {', '.join(paths)}")

@@ -80,7 +80,7 @@ def markdown(results, png_name):
     if unfinished:
         lines += ["", f"## Missing or failed runs ({len(unfinished)})", ""]
         lines += [
-            f"- `{run['dir']}`: {_STATE_TEXT[run['state']]}"
+            f"- `{run['dir']}`: {run.get('problem') or _STATE_TEXT[run['state']]}"
             + (
                 f" (log `{RunDirectory(run['dir']).log_file}`)"
                 if os.path.exists(RunDirectory(run["dir"]).log_file)
@@ -94,5 +94,8 @@ def markdown(results, png_name):
 _STATE_TEXT = {
     "fresh": "not started",
     "interrupted": "interrupted or running (no summary.json yet)",
+    "running": "running (its directory is locked by a train.py)",
     "failed": "failed",
+    "failed (diverged)": "failed (diverged: the loss became NaN or infinite)",
+    "corrupt": "corrupt",
 }

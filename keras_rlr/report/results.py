@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from keras_rlr.sweep.grid import MANIFEST, Run
-from keras_rlr.train.run_directory import HISTORY, RunDirectory
+from keras_rlr.train.run_directory import HISTORY, RunDirectory, RunDirectoryError
 
 METRICS = (
     ("train_accuracy", "train class acc"),
@@ -46,14 +46,18 @@ class SweepResults:
     figure: str
     manifest: dict
     panels: dict  # panel -> [(grid values, point name)]
-    runs: list  # [{"point", "seed", "dir", "state", "summary", "history"}]
+    # [{"point", "seed", "dir", "state", "summary", "history", "problem"}]
+    runs: list
 
     def stats(self, point, metric):
         """Mean, std and count of `metric` over the finished seeds of `point`."""
         values = [
             run["summary"][metric]
             for run in self.runs
-            if run["point"] == point and run["summary"] and metric in run["summary"]
+            if run["point"] == point
+            and run["summary"]
+            # null: a non-finite value, written as strict JSON
+            and isinstance(run["summary"].get(metric), (int, float))
         ]
         if not values:
             return None
@@ -86,31 +90,48 @@ def load(sweep_dir):
             f"{sweep_dir!r} holds no {MANIFEST}: give the directory that "
             "`python sweep.py --config=...` wrote (its --output_dir)."
         )
-    with open(path) as f:
-        manifest = json.load(f)
-    runs = []
-    for entry in manifest["runs"]:
-        # Relative to the sweep directory, so that a moved sweep still reports.
-        run = RunDirectory(Run(entry["point"], {}, entry["seed"]).run_dir(sweep_dir))
-        run_dir, state = run.path, run.state()
-        summary = history = None
-        if state == "finished":
-            summary = run.read_summary()
-            if os.path.exists(run.file(HISTORY)):
-                history = run.read_history()
-        runs.append(
-            dict(
-                point=entry["point"],
-                seed=entry["seed"],
-                dir=run_dir,
-                state=state,
-                summary=summary,
-                history=history,
-            )
-        )
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+        entries = [(entry["point"], entry["seed"]) for entry in manifest["runs"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ReportError(
+            f"{path}, the manifest of the sweep in {sweep_dir!r}, is corrupt "
+            f"({error!r}). Run the sweep's `python sweep.py --config=...` again: "
+            "it rewrites the manifest and skips the finished runs."
+        ) from error
+    runs = [_load_run(sweep_dir, point, seed) for point, seed in entries]
     panels = {
         panel: [(entry["values"], entry["point"]) for entry in entries]
         for panel, entries in manifest["panels"].items()
     }
     config = manifest["config"]
     return SweepResults(config["name"], config["figure"], manifest, panels, runs)
+
+
+def _load_run(sweep_dir, point, seed):
+    """One run's entry; a corrupt file marks the run `corrupt`, naming the file."""
+    # Relative to the sweep directory, so that a moved sweep still reports.
+    run = RunDirectory(Run(point, {}, seed).run_dir(sweep_dir))
+    state, summary, history, problem = run.state(), None, None, None
+    try:
+        if state in ("finished", "corrupt"):
+            summary = run.read_summary()
+            if not isinstance(summary, dict):
+                raise RunDirectoryError(
+                    f"{run.file('summary.json')} of run {run.path} is corrupt "
+                    "(not a JSON object). Delete it to train the run again."
+                )
+            if os.path.exists(run.file(HISTORY)):
+                history = run.read_history()
+    except RunDirectoryError as error:
+        state, summary, history, problem = "corrupt", None, None, str(error)
+    return dict(
+        point=point,
+        seed=seed,
+        dir=run.path,
+        state=state,
+        summary=summary,
+        history=history,
+        problem=problem,
+    )

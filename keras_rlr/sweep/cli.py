@@ -40,6 +40,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     from keras_rlr.sweep import config as sweep_config
     from keras_rlr.sweep import grid, runner
+    from keras_rlr.train.run_directory import RunDirectoryError
 
     try:
         config = sweep_config.parse_config(FLAGS.config)
@@ -53,15 +54,28 @@ def main(argv):
         if FLAGS.list:
             print(runner.describe(sweep, runs))
             return
+        # One sweep process per directory; --shard processes share it.
+        lock = runner.lock_sweep(sweep, shared=bool(FLAGS.shard))  # noqa: F841
         sweep.write_manifest()
     except sweep_config.SweepError as error:
         sys.exit(f"sweep.py: error: {error}")
+    except RunDirectoryError as error:
+        sys.exit(f"sweep.py: error: {error}")
+    except OSError as error:
+        sys.exit(
+            f"sweep.py: error: cannot write {error.filename} ({error.strerror}). "
+            "Free space on that disk (or fix its permissions) and run it again."
+        )
     failed = runner.run_sweep(sweep, runs, parallel=FLAGS.parallel)
     if FLAGS.report and not FLAGS.shard:
         from keras_rlr.report import writer
+        from keras_rlr.report.results import ReportError
 
-        paths = writer.write_report(config.output_dir)
-        print(f"report: {', '.join(paths)}")
+        try:
+            paths = writer.write_report(config.output_dir)
+            print(f"report: {', '.join(paths)}")
+        except ReportError as error:
+            sys.exit(f"sweep.py: error: {error}")
     if failed:
         lines = "\n".join(
             f"  {sweep.run_dir(run)} (exit {code}; log {sweep.run_dir(run)}.log)"

@@ -111,7 +111,17 @@ def parse_config_text(text, path="<config>"):
             if panel is None:
                 panel = Panel("", [])
                 values["panels"].append(panel)
-            panel.grid = [axis for axis in panel.grid if axis[0] != flag]
+            if any(axis[0] == flag for axis in panel.grid):
+                raise SweepError(
+                    f"{where}: --grid={flag}:... appears twice in panel "
+                    f"{panel.name!r}; give all its values on one line "
+                    f"(--grid={flag}:v1,v2,...)."
+                )
+            if len(set(grid_values)) != len(grid_values):
+                raise SweepError(
+                    f"{where}: --grid={flag} repeats a value; list each once. "
+                    f"Received: {value!r}"
+                )
             panel.grid.append((flag, grid_values))
         elif key == "set":
             flag, set_value = _flag_and_value(value, where)
@@ -126,12 +136,15 @@ def parse_config_text(text, path="<config>"):
                     f"Received: seeds={value!r}"
                 ) from None
         else:
+            if key in ("name", "figure"):
+                check_name(value, f"{where}: --{key}")
             values[key] = value
     for key in ("name", "base", "output_dir"):
         if not values.get(key):
             raise SweepError(f"{path}: --{key}=... is missing.")
     if not values.get("seeds"):
         raise SweepError(f"{path}: --seeds=0,1,2 (one or more seeds) is missing.")
+    _check_seeds(values["seeds"], f"{path}: --seeds")
     for panel in values["panels"]:
         if not panel.grid:
             raise SweepError(f"{path}: panel {panel.name!r} has no --grid line.")
@@ -146,6 +159,28 @@ def parse_config_text(text, path="<config>"):
         path=path,
         paper_base=values.get("paper_base", PAPER_BASE),
     )
+
+
+_NAME = re.compile(r"[A-Za-z0-9_.=-]+")
+
+
+def check_name(name, what):
+    """A name that becomes a file name: plain `[A-Za-z0-9_.=-]`, never a path."""
+    if not _NAME.fullmatch(name) or name in (".", ".."):
+        raise SweepError(
+            f"{what} must be a plain name of letters, digits and _.=- (it names "
+            f"files in the sweep directory), not a path. Received: {name!r}"
+        )
+    return name
+
+
+def _check_seeds(seeds, what):
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise SweepError(
+            f"{what} repeats seed(s) {repeated}: each seed is one run directory; "
+            f"list each once. Received: {','.join(map(str, seeds))}"
+        )
 
 
 def _flag_and_value(text, where):
@@ -186,6 +221,7 @@ def with_overrides(config, output_dir=None, seeds=None, sets=()):
             raise SweepError(
                 f"--seeds must be integers separated by commas. Received: {seeds}"
             ) from None
+        _check_seeds(changes["seeds"], "--seeds")
     if sets:
         extra = [_flag_and_value(text, "--set") for text in sets]
         names = {flag for flag, _ in extra}

@@ -16,13 +16,13 @@ starting at the i-th.
 
 import dataclasses
 import itertools
-import json
 import os
 import re
 import sys
 
 from absl import flags as absl_flags
 
+from keras_rlr import _atomic
 from keras_rlr.sweep.config import PAPER_BASE, SweepConfig, SweepError
 from keras_rlr.train import config as schema
 from keras_rlr.train import flags as train_flags
@@ -30,6 +30,7 @@ from keras_rlr.train import flags as train_flags
 # Flags the runner sets itself; a sweep may not.
 RESERVED = ("seed", "output_dir", "flagfile")
 MANIFEST = "sweep.json"
+LOCK = "sweep.lock"  # held by the sweep process(es) working on the directory
 # How a run is started: the installed train entry point, not a file path.
 TRAIN_MODULE = "keras_rlr.train"
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]")
@@ -161,10 +162,10 @@ class Sweep:
         }
 
     def write_manifest(self):
+        """Writes the manifest atomically (shards may write it at the same time)."""
         os.makedirs(self.config.output_dir, exist_ok=True)
         path = os.path.join(self.config.output_dir, MANIFEST)
-        with open(path, "w") as f:
-            json.dump(self.manifest(), f, indent=2)
+        _atomic.write_json(path, self.manifest())
         return path
 
 

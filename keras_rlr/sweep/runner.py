@@ -3,14 +3,45 @@
 Finished runs are skipped; interrupted and failed ones are started again with
 the same command (train.py resumes them from their backup). A run's state is
 its `keras_rlr.train.run_directory.RunDirectory`'s.
+
+One sweep process per sweep directory (`lock_sweep`: `--shard` processes share
+the lock, so they cooperate, and each run is still locked by its own
+`train.py`); a run whose directory is locked (running elsewhere) is never
+started again. The children die with the runner, even when it is SIGKILLed
+(`PR_SET_PDEATHSIG` on Linux).
 """
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import time
 
-from keras_rlr.train.run_directory import RunDirectory
+from keras_rlr.sweep.grid import LOCK
+from keras_rlr.train.run_directory import (
+    DIVERGED_STATE,
+    RunDirectory,
+    RunDirectoryError,
+    hold_lock,
+)
+
+# States that another attempt would not change: never started again.
+_DONE = ("finished", DIVERGED_STATE, "corrupt")
+
+
+def lock_sweep(sweep, shared=False):
+    """Takes the sweep directory's lock (`shared` for `--shard` processes).
+
+    Returns the open lock file: keep it for the life of the process. Raises
+    `RunDirectoryError` naming the holder when another sweep process has it.
+    """
+    os.makedirs(sweep.config.output_dir, exist_ok=True)
+    return hold_lock(
+        os.path.join(sweep.config.output_dir, LOCK),
+        shared=shared,
+        what=f"the sweep directory {sweep.config.output_dir}",
+    )
 
 
 def state(run_dir):
@@ -38,13 +69,22 @@ def run_sweep(
         The runs that failed, as `(run, exit status)` pairs.
     """
     runs = sweep.runs if runs is None else runs
-    todo = [run for run in runs if state(sweep.run_dir(run)) != "finished"]
+    states = [state(sweep.run_dir(run)) for run in runs]
+    todo = [
+        run
+        for run, s in zip(runs, states, strict=True)
+        if s not in _DONE + ("running",)
+    ]
     total, skipped = len(runs), len(runs) - len(todo)
     say = _printer(out)
+    finished = states.count("finished")
     say(
-        f"sweep {sweep.config.name}: {total} runs, {skipped} finished, "
+        f"sweep {sweep.config.name}: {total} runs, {finished} finished, "
         f"{len(todo)} to run, {parallel} at a time"
     )
+    for run, run_state in zip(runs, states, strict=True):
+        if run_state in ("running", DIVERGED_STATE, "corrupt"):
+            say(f"skip {_label(run)}: {run_state} ({sweep.run_dir(run)})")
     env = dict(os.environ)
     # Each run gets its share of the cores instead of all of them competing.
     threads = str(max(1, (os.cpu_count() or 1) // parallel))
@@ -75,8 +115,7 @@ def run_sweep(
                 else:
                     code = code or 1
                     failed.append((run, code))
-                    with open(run_dir.failed_marker, "w") as f:
-                        f.write(f"{code}\n")
+                    run_dir.write_failed_marker(code)
                     status = f"FAILED (exit {code}, see {run_dir.log_file})"
                 say(
                     f"[{done}/{total} done, {len(running)} running, "
@@ -102,9 +141,33 @@ def _start(sweep, run, python, train_script, env):
     log.write(f"$ {' '.join(command)}\n")
     log.flush()
     process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        preexec_fn=_die_with_parent(os.getpid()),
     )
     return process, log, time.time()
+
+
+def _die_with_parent(parent):
+    """A `preexec_fn`: the child gets SIGKILL when the runner dies, however.
+
+    Without it a SIGKILLed runner leaves its `train.py` children running, and
+    a rerun would start the same runs on top of them.
+    """
+
+    # Loaded here, in the parent: the child, between fork and exec, only calls.
+    prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
+
+    def set_death_signal():
+        if prctl is not None:
+            prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the runner died before prctl took effect
+            os._exit(1)
+
+    return set_death_signal
 
 
 def _label(run):
@@ -119,8 +182,17 @@ def _printer(out):
 
 
 def describe(sweep, runs=None):
-    """One line per run: its state and directory (for `sweep.py --list`)."""
+    """One line per run: its state and directory (for `sweep.py --list`);
+    a corrupt run's line names the file and the problem."""
     runs = sweep.runs if runs is None else runs
-    return "\n".join(
-        f"{state(sweep.run_dir(run)):<11} {sweep.run_dir(run)}" for run in runs
-    )
+    lines = []
+    for run in runs:
+        run_dir = RunDirectory(sweep.run_dir(run))
+        line = f"{run_dir.state():<11} {run_dir.path}"
+        if run_dir.state() == "corrupt":
+            try:
+                run_dir.read_summary()
+            except RunDirectoryError as error:
+                line += f"  ({error})"
+        lines.append(line)
+    return "\n".join(lines)

@@ -11,11 +11,18 @@ import keras
 import tensorflow as tf
 
 from keras_rlr import data, export
-from keras_rlr.callbacks import BackupAndRestore, TrainSetEvaluation
+from keras_rlr.callbacks import (
+    BackupAndRestore,
+    DivergedError,
+    StopOnNonFiniteLoss,
+    TrainSetEvaluation,
+)
 from keras_rlr.train import builders, distribute, leak_control, plots
 from keras_rlr.train import config as schema
 from keras_rlr.train.run_directory import (
     CURVES,
+    DIVERGED,
+    DIVERGED_STATE,
     HISTORY,
     MODEL,
     TENSORBOARD,
@@ -47,18 +54,37 @@ def train_and_evaluate(config, output_dir, strategy=None, flagfile=None):
     """
     strategy = strategy or tf.distribute.get_strategy()
     run = RunDirectory(distribute.worker_output_dir(output_dir))
-    initial_epoch = _prepare(run, config, strategy)
-    if flagfile is not None:
-        run.write_flags(flagfile)
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(config.mixed_precision)
     try:
-        return _train(run, config, strategy, initial_epoch)
+        # One writer per directory, for the whole run: a second process stops here.
+        lock = run.lock()
+    except RunDirectoryError as error:
+        raise RunError(str(error)) from error
+    except OSError as error:
+        raise RunError(_os_error_text(error, run)) from error
+    previous_policy = keras.mixed_precision.global_policy()
+    try:
+        initial_epoch, backup = _prepare(run, config, strategy)
+        if flagfile is not None:
+            run.write_flags(flagfile)
+        keras.utils.set_random_seed(config.seed)
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        keras.mixed_precision.set_global_policy(config.mixed_precision)
+        return _train(run, config, strategy, initial_epoch, backup)
+    except OSError as error:  # a full disk, a lost mount, permissions
+        raise RunError(_os_error_text(error, run)) from error
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+        lock.close()
+
+
+def _os_error_text(error, run):
+    where = error.filename or run.path
+    return (
+        f"cannot write {where} ({error.strerror or error}). Free space on that "
+        "disk (or fix its permissions) and run the same command again: it resumes "
+        "from the last complete backup."
+    )
 
 
 def _prepare(run, config, strategy):
@@ -76,27 +102,40 @@ def _prepare(run, config, strategy):
                 f"--{field.name} must be one of {field.choices}. "
                 f"Received: {field.name}={value!r}"
             )
-    if run.is_finished():
+    state = run.state()
+    if state == "finished":
         raise RunError(
             f"{run.path!r} already holds a finished run (summary.json). Choose "
             "another --output_dir or delete that directory."
         )
     try:
+        if state == "corrupt":
+            run.read_summary()  # raises, naming the file
+        if state == DIVERGED_STATE:
+            raise RunError(
+                f"{run.path!r} holds a run that diverged "
+                f"({run.read_diverged().get('message', '')}); see {DIVERGED}. "
+                "Choose another --output_dir or delete that directory."
+            )
         run.check_config(schema.to_dict(config))
-        initial_epoch = run.resume_epoch()
+        backup, corrupt = run.latest_backup()
     except RunDirectoryError as error:
         raise RunError(str(error)) from error
+    for path, error in corrupt:
+        print(f"The backup {path} is corrupt ({error}); using the previous one.")
+    initial_epoch = backup.epoch if backup else 0
     run.write_config(schema.to_dict(config))
     if initial_epoch:
         print(
             f"Resuming {run.path} at epoch {initial_epoch + 1}/{config.epochs} "
             "from its backup."
         )
-    run.truncate_history(initial_epoch)
-    return initial_epoch
+    # From the backup, never trimmed in place: a crash may have left anything.
+    run.rebuild_history(backup)
+    return initial_epoch, backup
 
 
-def _train(run, config, strategy, initial_epoch):
+def _train(run, config, strategy, initial_epoch, backup):
     try:  # Everything that depends on the user's settings fails here, early.
         inputs = builders.build_inputs(config, initial_epoch)
         with strategy.scope():
@@ -114,32 +153,39 @@ def _train(run, config, strategy, initial_epoch):
         raise RunError(str(error)) from error
 
     callbacks = [
-        # First: it adds train_* metrics to the logs that the others record.
+        # A NaN or infinite loss stops the run at that batch, as a failure.
+        StopOnNonFiniteLoss(),
+        # Before the loggers: it adds train_* metrics to the logs they record.
         TrainSetEvaluation(inputs.train_evaluation(config)),
         keras.callbacks.CSVLogger(run.file(HISTORY), append=initial_epoch > 0),
         keras.callbacks.TensorBoard(run.file(TENSORBOARD)),
-        # After the logs are written: a backup means its epoch is complete.
-        BackupAndRestore(
-            run.backup_dir, double_checkpoint=True, delete_checkpoint=False
-        ),
-        keras.callbacks.TerminateOnNaN(),
+        # After the logs are written: a backup means its epoch is complete,
+        # and it keeps the history rows so far.
+        BackupAndRestore(run.backup_dir, history_file=run.file(HISTORY)),
     ]
     start = time.time()
     if inputs.train is not None:
-        with distribute.stop_when_a_worker_is_lost(strategy, RunError):
-            model.fit(
-                inputs.train,
-                epochs=config.epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=inputs.steps_per_epoch,
-                validation_data=inputs.test(config),
-                callbacks=callbacks,
-                shuffle=False,  # the training stream is shuffled per epoch by seed
-                verbose=config.verbose,
-            )
+        try:
+            with distribute.stop_when_a_worker_is_lost(strategy, RunError):
+                model.fit(
+                    inputs.train,
+                    epochs=config.epochs,
+                    initial_epoch=initial_epoch,
+                    steps_per_epoch=inputs.steps_per_epoch,
+                    validation_data=inputs.test(config),
+                    callbacks=callbacks,
+                    shuffle=False,  # the training stream is shuffled per epoch
+                    verbose=config.verbose,
+                )
+        except DivergedError as error:
+            run.write_diverged(error.epoch, error.batch, error.loss, str(error))
+            raise RunError(
+                f"{error} The run in {run.path} is marked {DIVERGED_STATE} "
+                f"({DIVERGED}), with no summary.json."
+            ) from error
     else:  # crashed after the last epoch's backup: only the final files remain
         model.optimizer.build(model.trainable_variables)
-        model.load_weights(run.backup_weights)
+        model.load_weights(backup.weights_path)
     elapsed = time.time() - start
     model.save(run.file(MODEL))
     if config.export_dir:

@@ -13,23 +13,39 @@ through `RunDirectory`:
 - beside the directory, written by the sweep runner: `<dir>.log` (its output)
   and `<dir>.failed` (the exit status of a failed attempt).
 
-A run's state is `fresh` (no directory yet), `interrupted` (a directory
-without `summary.json`: started again, it resumes), `finished` or `failed`.
+- `lock`: the lock file; `train.py` holds an exclusive `fcntl.flock` on it
+  for its whole life, so a second writer on the same directory stops at once;
+- `diverged.json`: written instead of `summary.json` when the loss became
+  NaN or infinite (the epoch, batch and loss).
 
-A run writes its backup (weights, optimizer state, next epoch) at the end of
-every epoch with `keras.callbacks.BackupAndRestore`. Started again with the
-same command after a crash, it resumes from that backup: the training stream
-is a function of `(seed, epoch)` (`keras_rlr.data.training_dataset`), so the
-resumed run sees the batches the uninterrupted one would have, and ends with
-the same weights. Epoch-level backups only: a mid-epoch backup would re-run the
-epoch from its first batch with weights from its middle.
+A run's state (`STATES`) is `fresh` (no directory yet), `interrupted` (a
+directory without `summary.json`: started again, it resumes), `running` (its
+lock is held), `finished` (a `summary.json` that parses), `failed` (the sweep
+runner's marker), `failed (diverged)` or `corrupt` (a `summary.json` that
+does not parse).
+
+Every file that records progress or completion is written atomically
+(`keras_rlr._atomic`): a temporary name, flush, fsync, rename. A run backs up
+its whole state at the end of every epoch as one unit
+(`keras_rlr.callbacks.BackupAndRestore`: weights, optimizer state, epoch,
+seed-generator states and the history rows). Started again with the same
+command after a crash, it resumes from the newest readable backup and rebuilds
+`history.csv` from it: the training stream is a function of `(seed, epoch)`
+(`keras_rlr.data.training_dataset`), so the resumed run sees the batches the
+uninterrupted one would have, and ends with the same weights.
 """
 
 import csv
+import fcntl
+import io
 import json
+import math
 import os
 import shutil
+import socket
+import time
 
+from keras_rlr import _atomic
 from keras_rlr.train.config import RESUMABLE_CHANGES
 
 CONFIG = "config.json"
@@ -40,11 +56,20 @@ MODEL = "model.keras"
 CURVES = "curves.png"
 TENSORBOARD = "tensorboard"
 BACKUP = "backup"
+LOCK = "lock"
+DIVERGED = "diverged.json"
 LOG_SUFFIX = ".log"
 FAILED_SUFFIX = ".failed"
-STATES = ("fresh", "interrupted", "finished", "failed")
-_WEIGHTS = "latest.weights.h5"
-_METADATA = "training_metadata.json"
+DIVERGED_STATE = "failed (diverged)"
+STATES = (
+    "fresh",
+    "interrupted",
+    "running",
+    "finished",
+    "failed",
+    DIVERGED_STATE,
+    "corrupt",
+)
 
 
 class RunDirectoryError(Exception):
@@ -65,10 +90,6 @@ class RunDirectory:
         return self.file(BACKUP)
 
     @property
-    def backup_weights(self):
-        return os.path.join(self.backup_dir, _WEIGHTS)
-
-    @property
     def log_file(self):
         """The sweep runner's log of this run's output, beside the directory."""
         return self.path + LOG_SUFFIX
@@ -79,43 +100,76 @@ class RunDirectory:
         return self.path + FAILED_SUFFIX
 
     def is_finished(self):
+        """A `summary.json` exists (it may still be corrupt: see `state`)."""
         return os.path.exists(self.file(SUMMARY))
 
     def state(self):
-        """One of `STATES`: `finished` (summary.json), `failed` (a failed
-        attempt, not retried yet), `interrupted` (resumable) or `fresh`."""
+        """One of `STATES`."""
         if self.is_finished():
+            try:
+                self.read_summary()
+            except RunDirectoryError:
+                return "corrupt"
             return "finished"
+        if os.path.exists(self.file(DIVERGED)):
+            return DIVERGED_STATE
+        if self.is_locked():
+            return "running"
         if os.path.exists(self.failed_marker):
             return "failed"
         if os.path.isdir(self.path):
             return "interrupted"
         return "fresh"
 
+    def lock(self):
+        """Takes the directory's exclusive lock for the life of the process.
+
+        Returns the open lock file (keep it: closing it releases the lock).
+        Raises `RunDirectoryError` naming the holder if another process has it.
+        """
+        os.makedirs(self.path, exist_ok=True)
+        return hold_lock(self.file(LOCK), what=f"the run directory {self.path}")
+
+    def is_locked(self):
+        """Whether a process (here or on another machine) holds the lock."""
+        return is_locked(self.file(LOCK))
+
     def read_summary(self):
-        """`summary.json` as a dict."""
-        with open(self.file(SUMMARY)) as f:
-            return json.load(f)
+        """`summary.json` as a dict; `RunDirectoryError` naming it if corrupt."""
+        return _read_json(self.file(SUMMARY), f"run {self.path}")
 
     def write_summary(self, summary):
-        """Writes `summary.json`: call it last, it marks the run finished."""
-        with open(self.file(SUMMARY), "w") as f:
-            json.dump(summary, f, indent=2)
+        """Writes `summary.json` atomically: call it last, it marks the run
+        finished. Non-finite numbers become `null` (strict JSON)."""
+        _atomic.write_json(
+            self.file(SUMMARY), {key: _finite(value) for key, value in summary.items()}
+        )
+
+    def read_diverged(self):
+        return _read_json(self.file(DIVERGED), f"run {self.path}")
+
+    def write_diverged(self, epoch, batch, loss, message):
+        """Marks the run `failed (diverged)` (instead of a `summary.json`)."""
+        _atomic.write_json(
+            self.file(DIVERGED),
+            {"epoch": epoch, "batch": batch, "loss": str(loss), "message": message},
+        )
+
+    def write_failed_marker(self, code):
+        _atomic.write_text(self.failed_marker, f"{code}\n")
 
     def read_history(self):
         """`history.csv` as metric -> list of floats (see `read_history`)."""
-        return read_history(self.file(HISTORY))
+        return read_history(self.file(HISTORY), f"run {self.path}")
 
     def write_config(self, config):
         """Writes `config.json`, the resolved settings (a JSON-ready dict)."""
         os.makedirs(self.path, exist_ok=True)
-        with open(self.file(CONFIG), "w") as f:
-            json.dump(config, f, indent=2)
+        _atomic.write_json(self.file(CONFIG), config)
 
     def write_flags(self, text):
         """Writes `flags.txt`, a flagfile that reproduces the run."""
-        with open(self.file(FLAGS), "w") as f:
-            f.write(text)
+        _atomic.write_text(self.file(FLAGS), text)
 
     def check_config(self, config):
         """Refuse to continue a run that was started with other settings."""
@@ -150,67 +204,130 @@ class RunDirectory:
             )
 
     def resume_epoch(self):
-        """The epoch the backup resumes at (0: no backup).
+        """The epoch the backup resumes at (0: no backup)."""
+        backup, _ = self.latest_backup()
+        return backup.epoch if backup else 0
 
-        Mirrors `BackupAndRestore`: where the latest weights are unreadable
-        (killed while writing them), it falls back to the previous backup.
+    def latest_backup(self):
+        """The newest readable backup, and the newer corrupt ones it skips.
+
+        Returns:
+            `(keras_rlr.callbacks.Backup or None, [(path, error), ...])`.
+            Raises `RunDirectoryError` when there are backups but none is
+            readable.
         """
-        for suffix in ("", ".bkp"):
-            weights = os.path.join(self.backup_dir, _WEIGHTS + suffix)
-            metadata = os.path.join(self.backup_dir, _METADATA + suffix)
-            if not os.path.exists(weights):
-                continue
-            if not _readable_h5(weights):
-                continue
-            try:
-                with open(metadata) as f:
-                    return int(json.load(f)["epoch"])
-            except (OSError, ValueError, KeyError, TypeError) as error:
-                raise RunDirectoryError(
-                    f"The backup {metadata} is corrupt ({error}). Delete "
-                    f"{self.backup_dir} to restart the run from scratch."
-                ) from error
-        weights = os.path.join(self.backup_dir, _WEIGHTS)
-        if os.path.exists(weights):
+        from keras_rlr.callbacks import latest_backup
+
+        backup, corrupt = latest_backup(self.backup_dir)
+        if backup is None and corrupt:
+            path, error = corrupt[0]
             raise RunDirectoryError(
-                f"The backup {weights} is corrupt (not a readable HDF5 file). "
-                f"Delete {self.backup_dir} to restart the run from scratch."
+                f"The backup {path} is corrupt ({error}) and no older one is "
+                f"readable. Delete {self.backup_dir} to restart the run from "
+                "scratch."
             )
-        return 0
+        return backup, corrupt
+
+    def rebuild_history(self, backup):
+        """Rewrites `history.csv` as it was at `backup` (None: no history).
+
+        Rebuilt from the backup, never trimmed in place: whatever a crash left
+        in the file (a partial row, rows of an epoch after the backup, nothing
+        at all) is replaced.
+        """
+        path = self.file(HISTORY)
+        history = backup.history if backup else None
+        if history is None:
+            if os.path.exists(path):
+                os.remove(path)
+            return
+        header, rows = history
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        _atomic.write_text(path, text.getvalue())
 
     def remove_backup(self):
         """Deletes the backup of a finished run."""
         shutil.rmtree(self.backup_dir, ignore_errors=True)
 
-    def truncate_history(self, epochs):
-        """Keep the first `epochs` rows of history.csv (drop a crashed epoch's)."""
-        path = self.file(HISTORY)
-        if not os.path.exists(path):
-            return
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            fields, rows = reader.fieldnames, list(reader)
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(r for r in rows if int(r["epoch"]) < epochs)
 
+def hold_lock(path, shared=False, what=None):
+    """Takes an `fcntl.flock` on `path` (exclusive, or `shared`) without waiting.
 
-def read_history(path):
-    """A `history.csv` as metric -> list of floats (the `epoch` column included)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {
-        name: [float(row[name]) for row in rows if row[name] != ""]
-        for name in (rows[0] if rows else {})
-    }
-
-
-def _readable_h5(path):
-    import h5py
-
+    Returns the open file: the lock lasts while it is open (the process's
+    life, if kept). Raises `RunDirectoryError` naming the holder otherwise.
+    """
+    f = open(path, "a+")
     try:
-        with h5py.File(path, "r"):
-            return True
-    except OSError:
+        fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise RunDirectoryError(
+            f"{what or path} is in use by {holder} (lock {path}). Wait for it to "
+            "end or stop it; one writer at a time."
+        ) from None
+    if not shared:
+        f.seek(0)
+        f.truncate()
+        f.write(
+            f"pid {os.getpid()} on {socket.gethostname()} since "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+        )
+        f.flush()
+    return f
+
+
+def is_locked(path):
+    """Whether some process holds a lock on `path` (False if there is no file)."""
+    try:
+        f = open(path)
+    except FileNotFoundError:
         return False
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _read_json(path, what):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:
+        raise RunDirectoryError(
+            f"{path} of {what} is corrupt ({error}). Delete it (the run is then "
+            "trained again) or restore it."
+        ) from error
+
+
+def read_history(path, what="a run"):
+    """A `history.csv` as metric -> list of floats (the `epoch` column included).
+
+    Raises `RunDirectoryError` naming the file and `what` if a row is
+    unreadable.
+    """
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        return {
+            name: [float(row[name]) for row in rows if row[name] != ""]
+            for name in (rows[0] if rows else {})
+        }
+    except (OSError, ValueError, TypeError, csv.Error) as error:
+        raise RunDirectoryError(
+            f"{path} of {what} is corrupt ({error}). Delete it, or train the run "
+            "again from its backup."
+        ) from error

@@ -1,0 +1,92 @@
+"""The slow fault-injection campaign (`make faults`, not part of `make test`).
+
+`train.py` is killed with SIGKILL at chosen system calls (`strace` fault
+injection: the Nth `rename`, the Nth `write`), or its writes fail with ENOSPC;
+then the same command runs again. Every rerun must end with a directory whose
+history has one row per epoch and equals an uninterrupted `--deterministic`
+run's, or with a one-line error and no `summary.json`: never finished and wrong.
+"""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from train_utils import ROOT
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("KERAS_RLR_FAULTS") or not shutil.which("strace"),
+    reason="the slow fault campaign: `make faults` (needs strace)",
+)
+
+FLAGS = [
+    "--flagfile=configs/quickstart.cfg",
+    "--epochs=3",
+    "--max_train_examples=256",
+    "--cnn_width=4",
+    "--cnn_feature_dim=8",
+    "--dropout=0.1",
+    "--deterministic",
+    "--verbose=2",
+]
+
+
+def train(output_dir, strace=()):
+    prefix = ["strace", "-f", "-qq", "-o", "/dev/null", *strace] if strace else []
+    return subprocess.run(
+        [*prefix, sys.executable, "train.py", *FLAGS, f"--output_dir={output_dir}"],
+        cwd=ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def history(output_dir):
+    with open(os.path.join(output_dir, "history.csv"), newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight") / "run"
+    assert train(out).returncode == 0
+    return history(out)
+
+
+def check_rerun(out, reference):
+    result = train(out)
+    if result.returncode == 0:
+        rows = history(out)
+        assert [r["epoch"] for r in rows] == ["0", "1", "2"]  # one row per epoch
+        assert rows == reference
+    else:  # allowed: a one-line error, and the run is not "finished"
+        assert "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith("train.py: error:")
+        assert not os.path.exists(os.path.join(out, "summary.json"))
+
+
+@pytest.mark.parametrize("call", ["rename", "write"])
+@pytest.mark.parametrize("when", [1, 2, 3, 5, 8, 13, 40, 200])
+def test_sigkill_at_a_system_call_then_rerun(tmp_path, reference, call, when):
+    out = tmp_path / "run"
+    killed = train(out, ["-e", f"inject={call}:signal=SIGKILL:when={when}"])
+    if killed.returncode == 0:
+        pytest.skip(f"train.py made fewer than {when} {call} calls")
+    check_rerun(out, reference)
+
+
+@pytest.mark.parametrize("when", ["20+", "200+", "2000+"])
+def test_full_disk_is_one_line_then_rerun(tmp_path, reference, when):
+    out = tmp_path / "run"
+    full = train(out, ["-e", f"inject=write:error=ENOSPC:when={when}"])
+    if full.returncode == 0:
+        pytest.skip("the injected ENOSPC never reached a write that mattered")
+    assert full.returncode != 139, "segfault"
+    assert "Traceback" not in full.stderr
+    assert full.stderr.strip().splitlines()[-1].startswith("train.py: error:")
+    assert not os.path.exists(out / "summary.json")
+    check_rerun(out, reference)
