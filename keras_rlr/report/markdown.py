@@ -3,7 +3,7 @@ point, the findings and the missing runs."""
 
 import os
 
-from keras_rlr.report.figures import FIGURES, findings
+from keras_rlr.report.figures import FIGURES, decisions
 from keras_rlr.report.findings import varying
 from keras_rlr.report.results import METRICS
 from keras_rlr.sweep.config import PAPER_BASE
@@ -72,10 +72,15 @@ def markdown(results, png_name):
         "",
         table(results),
         "",
-        "## The paper's findings, checked against this data",
+        "## The paper's claims, checked against this data",
         "",
     ]
-    lines += [f"- {outcome}" for outcome in findings(results)]
+    claims, outcomes, tests = decisions(results)
+    lines += [STATISTICS.format(tests=tests), ""]
+    lines += [
+        f"- {outcome} — *{claim.where}*"
+        for claim, outcome in zip(claims, outcomes, strict=True)
+    ]
     unfinished = results.unfinished()
     if unfinished:
         lines += ["", f"## Missing or failed runs ({len(unfinished)})", ""]
@@ -90,6 +95,19 @@ def markdown(results, png_name):
         ]
     return "\n".join(lines) + "\n"
 
+
+STATISTICS = (
+    "Each claim as the paper states it (figure, section, kind; for a claim of "
+    "no effect, the margin that decides it). Effects are differences of means "
+    "over seeds, each with its 95 % Welch interval `estimate [low, high]`; "
+    "trends over a grid are Jonckheere–Terpstra tests (Kendall's τ of value vs "
+    "grid position over every seed). `(yes)`/`(no)` only where the interval "
+    "excludes zero on that side; a claim of no effect is `(yes)` only where "
+    "the 95 % interval lies inside its margin (equivalence), else `(can't "
+    "tell)` unless the effect is significant. Verdicts hold the family-wise "
+    "error at 5 % over the {tests} tests of this report (Holm); the leak "
+    "control has its own family-wise band."
+)
 
 _STATE_TEXT = {
     "fresh": "not started",
