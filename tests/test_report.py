@@ -410,3 +410,67 @@ def test_leak_control_band_is_family_wise(tmp_path, scale, verdict):
     assert f"{value:.3f} (dropout=0.5/seed_1, band ±{lo * std:.3f} = {lo:.2f} std" in (
         control.evidence
     )
+
+
+def _scatter(seed, salt):
+    return 0.001 * SPREAD[(seed * salt) % 5]
+
+
+def test_figa2_claims_on_a_grid_shaped_as_the_paper_describes(tmp_path):
+    """Test accuracy shaped as A.4 says: smoothing helps without λ (best
+    ε = 0.1); λ helps at ε = 0, lowers it at every step for ε ≥ 0.1; at the
+    largest λ every ε gives the same; λ alone stays 0.03 below."""
+    accuracy = {
+        "0": (0.80, 0.83, 0.85),
+        "0.1": (0.88, 0.87, 0.85),
+        "0.3": (0.86, 0.855, 0.85),
+    }
+    lines = ["--figure=figa2", FIVE]
+    lines += ["--grid=reg_lambda:0,1,3", "--grid=label_smoothing:0,0.1,0.3"]
+
+    def numbers(full, seed):
+        step = ["0", "1", "3"].index(full["reg_lambda"])
+        salt = 1 + step + 3 * ["0", "0.1", "0.3"].index(full["label_smoothing"])
+        test = accuracy[full["label_smoothing"]][step] + _scatter(seed, salt)
+        return (1.0, test, 0.3, 0.1)
+
+    out = _write_sweep(tmp_path, lines, numbers)
+    outcomes = figures.findings(results.load(str(out)))
+    assert [o.verdict for o in outcomes] == [True] * len(outcomes), "\n".join(
+        map(str, outcomes)
+    )
+
+
+@pytest.mark.parametrize("sign", [+1, -1])
+def test_figa1_claims_on_a_grid_shaped_as_the_paper_describes(tmp_path, sign):
+    """A.3's shape (sign +1): at the highest learning rate λ degrades test
+    accuracy; without augmentation it raises it at the lower rates; with
+    augmentation it helps only at the best rate (0.05). Turned upside down
+    (sign -1), every trend claim is "no"."""
+    lines = ["--figure=figa1", FIVE]
+    for panel, flag in (("augment", "true"), ("no_augment", "false")):
+        lines += [f"--panel={panel}", f"--grid=augment:{flag}"]
+        lines += ["--grid=reg_lambda:0,1,3", "--grid=learning_rate:0.01,0.05,0.2"]
+    slope = {  # change of test accuracy per λ step
+        ("true", "0.2"): -0.01,
+        ("true", "0.05"): +0.01,
+        ("true", "0.01"): 0.0,
+        ("false", "0.2"): -0.01,
+        ("false", "0.05"): +0.01,
+        ("false", "0.01"): +0.02,
+    }
+    base = {"0.2": 0.88, "0.05": 0.90, "0.01": 0.86}
+
+    def numbers(full, seed):
+        step = ["0", "1", "3"].index(full["reg_lambda"])
+        key = (full["augment"], full["learning_rate"])
+        test = base[key[1]] + sign * slope[key] * step
+        return (1.0, test + _scatter(seed, 1 + step + list(slope).index(key)), 0.3, 0.1)
+
+    out = _write_sweep(tmp_path, lines, numbers)
+    outcomes = figures.findings(results.load(str(out)))
+    verdicts = [o.verdict for o in outcomes]
+    if sign > 0:
+        assert verdicts == [True, True, True, True], "\n".join(map(str, outcomes))
+    else:
+        assert verdicts == [False, False, False, True], "\n".join(map(str, outcomes))
