@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from keras_rlr.report import figures, results, writer
+from keras_rlr.report import choices, figures, results, writer
 from keras_rlr.sweep import config as sweep_config
 from keras_rlr.sweep import grid
 
@@ -474,3 +474,36 @@ def test_figa1_claims_on_a_grid_shaped_as_the_paper_describes(tmp_path, sign):
         assert verdicts == [True, True, True, True], "\n".join(map(str, outcomes))
     else:
         assert verdicts == [False, False, False, True], "\n".join(map(str, outcomes))
+
+
+def test_report_separates_the_papers_values_from_our_choices(tmp_path):
+    """configs/base.cfg marks learning rate, momentum, R and augmentation as our
+    choices; the report lists a change of a stated value apart from a change
+    of a chosen one, and names the chosen values it keeps."""
+    assert choices.marked("configs/base.cfg") == [
+        "augment",
+        "learning_rate",
+        "momentum",
+        "num_random_labels",
+    ]
+    cfg = tmp_path / "sweep.cfg"
+    cfg.write_text(
+        "--flagfile=configs/base.cfg\n# a comment\n--grid=dropout:0,1\n"
+        "# choice (paper text lost the value): the rates\n# more words\n"
+        "--grid=weight_decay:0,1\n--set=epochs:3\n"
+    )
+    assert choices.marked(str(cfg)) == [
+        "augment",
+        "learning_rate",
+        "momentum",
+        "num_random_labels",
+        "weight_decay",
+    ]
+    lines = ["--figure=fig2", "--seeds=0", "--set=learning_rate:0.05"]
+    out = _write_sweep(tmp_path, lines + FIG2[2:], {("base", 0): (1, 0.9, 0.5, 0.1)})
+    text = open(writer.write_report(str(out))[1]).read()
+    stated = text.split("Differs from the paper's setting")[1].split("\n")[0]
+    assert "`dataset` cifar100 → digits" in stated and "learning_rate" not in stated
+    lost = text.split("Differs from our choice where the paper's text lost")[1]
+    assert "`learning_rate` 0.1 → 0.05" in lost.split("\n")[0]
+    assert "`momentum=0.9`, `num_random_labels=10`" in text

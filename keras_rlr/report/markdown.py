@@ -3,6 +3,7 @@ point, the findings and the missing runs."""
 
 import os
 
+from keras_rlr.report import choices
 from keras_rlr.report.figures import FIGURES, decisions
 from keras_rlr.report.findings import varying
 from keras_rlr.report.results import METRICS
@@ -43,6 +44,41 @@ def table(results):
     return "\n".join(lines)
 
 
+def differs(results):
+    """Where the sweep differs from the paper, split into values the paper
+    states and values its text lost (our choice in the paper config too), and
+    the list of our choices: lines of Markdown."""
+    config = results.manifest["config"]
+    paper = config.get("paper_base", PAPER_BASE)
+    ours = choices.marked(paper)
+    scaled = results.manifest.get("differs_from_paper") or {}
+    stated = {f: v for f, v in scaled.items() if f not in ours}
+    lost = {f: v for f, v in scaled.items() if f in ours}
+    lines = []
+    if stated:
+        changes = ", ".join(f"`{f}` {a} → {b}" for f, (a, b) in stated.items())
+        lines += ["", f"Differs from the paper's setting (`{paper}`): {changes}."]
+    if lost:
+        changes = ", ".join(f"`{f}` {a} → {b}" for f, (a, b) in lost.items())
+        lines += [
+            "",
+            f"Differs from our choice where the paper's text lost the value: "
+            f"{changes}.",
+        ]
+    base = results.manifest["base_values"]
+    grid = choices.marked(config.get("path"))
+    chosen = [f"`{f}={base[f]}`" for f in ours if f in base and f not in scaled]
+    chosen += [f"the grid values of `{f}`" for f in grid]
+    if chosen:
+        lines += [
+            "",
+            "Our choices, not the paper's (its text lost the value): "
+            + ", ".join(chosen)
+            + ".",
+        ]
+    return lines
+
+
 def markdown(results, png_name):
     """The whole report as Markdown."""
     config = results.manifest["config"]
@@ -56,14 +92,7 @@ def markdown(results, png_name):
         f"fixed flags {sets}, seeds {', '.join(map(str, config['seeds']))}. "
         f"Chance level 1/R = {results.chance:.3f}.",
     ]
-    scaled = results.manifest.get("differs_from_paper")
-    if scaled:
-        changes = ", ".join(f"`{f}` {a} → {b}" for f, (a, b) in scaled.items())
-        paper = config.get("paper_base", PAPER_BASE)
-        lines += [
-            "",
-            f"Differs from the paper's setting (`{paper}`): {changes}.",
-        ]
+    lines += differs(results)
     lines += [
         "",
         f"![{title}]({png_name})",
