@@ -11,6 +11,13 @@ Names:
   machine can download);
 - `digits`: the 1,797 8x8 handwritten digits that scikit-learn ships inside its
   package (no download), split 80/20, stratified, with a fixed split seed;
+- `mnist1d`: MNIST-1D (Greydanus & Kobak, 2020), generated offline by the
+  `mnist1d` package with its standard arguments (5,000 sequences of length 40,
+  split 4,000/1,000, seed 42), as `(40, 1, 1)` images scaled to [0, 1] by the
+  training set's range: a test set where one example is 0.1 accuracy point
+  and a CNN leaves a generalization gap;
+- `digits32`: the digits resized (bilinear) to 32x32, CIFAR's spatial extent,
+  so that VGG16's five blocks see 32 -> 2 pixel maps;
 - `synthetic`: CIFAR-shaped random images whose labels are a fixed random
   linear function of the pixels (learnable, made by the code).
 """
@@ -20,9 +27,17 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-LOCAL_DATASETS = ("digits", "synthetic")
+LOCAL_DATASETS = ("digits", "digits32", "mnist1d", "synthetic")
 # Datasets whose labels survive a horizontal flip.
-_NO_FLIP = ("digits", "mnist", "emnist", "kmnist", "svhn_cropped")
+_NO_FLIP = (
+    "digits",
+    "digits32",
+    "mnist1d",
+    "mnist",
+    "emnist",
+    "kmnist",
+    "svhn_cropped",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +71,10 @@ def load(name, data_dir=None, max_train_examples=None, synthetic_seed=0):
     """
     if name == "digits":
         splits = _digits()
+    elif name == "digits32":
+        splits = _digits(size=32)
+    elif name == "mnist1d":
+        splits = _mnist1d()
     elif name == "synthetic":
         splits = synthetic(seed=synthetic_seed)
     else:
@@ -114,12 +133,14 @@ def synthetic(
     return from_arrays(make(num_train), make(num_test), num_classes)
 
 
-def _digits():
+def _digits(size=8):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     images, labels = load_digits(return_X_y=True)
-    images = (images / 16.0).reshape(-1, 8, 8, 1)
+    images = (images / 16.0).reshape(-1, 8, 8, 1).astype(np.float32)
+    if size != 8:
+        images = tf.image.resize(images, (size, size), method="bilinear").numpy()
     # A fixed split (not the run's seed): every run sees the same test set.
     train_idx, test_idx = train_test_split(
         np.arange(len(labels)), test_size=0.2, stratify=labels, random_state=0
@@ -128,6 +149,26 @@ def _digits():
     return from_arrays(
         (images[train_idx], labels[train_idx]),
         (images[test_idx], labels[test_idx]),
+        num_classes=10,
+        horizontal_flip=False,
+    )
+
+
+def _mnist1d():
+    """MNIST-1D from the `mnist1d` package's generator (no download): its
+    default arguments, the standard 4,000/1,000 split with seed 42."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    data = make_dataset(get_dataset_args())
+    low, high = data["x"].min(), data["x"].max()
+
+    def scale(x):
+        x = (np.asarray(x, np.float32) - low) / (high - low)
+        return np.clip(x, 0.0, 1.0).reshape(-1, x.shape[-1], 1, 1)
+
+    return from_arrays(
+        (scale(data["x"]), data["y"]),
+        (scale(data["x_test"]), data["y_test"]),
         num_classes=10,
         horizontal_flip=False,
     )

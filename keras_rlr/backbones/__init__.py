@@ -39,6 +39,7 @@ _REGISTRY = {
     for b in (
         Backbone("wide_resnet", f"{__name__}.wrn", "wide_resnet", "extractor"),
         Backbone("small_cnn", f"{__name__}.cnn", "small_cnn", "extractor"),
+        Backbone("small_cnn1d", f"{__name__}.cnn1d", "small_cnn1d", "extractor"),
         Backbone(
             "vgg16", f"{__name__}.vgg", "vgg16", "classifier", "vgg16_split_layer"
         ),
@@ -60,6 +61,7 @@ def get(name):
 _LAZY = {
     "wide_resnet": "wrn",
     "small_cnn": "cnn",
+    "small_cnn1d": "cnn1d",
     "vgg16": "vgg",
     "vgg16_split_layer": "vgg",
     "VGG16_LAYERS": "vgg",

@@ -1,8 +1,11 @@
 """A sweep directory -> its figure, table and findings (experiment tooling).
 
 - `results`: a sweep directory, read (`load`) into `SweepResults`;
-- `findings`: the paper's claims as checks on the results, each an `Outcome`;
-- `figures`: the registry, `--figure` name -> layout and findings;
+- `statistics`: Welch intervals, equivalence, trend tests and Holm (SciPy);
+- `findings`: the checks on the results, decided by those statistics;
+- `figures`: the registry, `--figure` name -> layout and the paper's claims
+  (figure, section, kind, paraphrase, margin);
+- `choices`: which config values are ours (the paper's text lost them);
 - `markdown`: the report's text; `plots`: its figure; `writer`: both, written;
 - `cli`: the command line (`report.py`, `keras-rlr-report`,
   `python -m keras_rlr.report`).

@@ -1,44 +1,264 @@
-"""The figure registry: a sweep config's `--figure` name -> its layout and
-the findings checked on its data."""
+"""The figure registry: a sweep config's `--figure` name -> its layout and the
+paper's claims checked on its data (METHOD.md's last table, claim by claim).
+
+Each `Claim` carries the figure and section it comes from, its kind (effect,
+null, trend, where, compare), a one-line paraphrase, and for a claim of no
+effect the equivalence margin that decides it. The margins are our choice (the
+paper states none): `TEST_MARGIN` for test class accuracy ("marginal", "no
+improvement"), `RLA_MARGIN` for random-label accuracy.
+"""
 
 import dataclasses
 
-from keras_rlr.report.findings import (
-    above_chance,
-    largest_jump,
-    lowers,
-    not_improves,
-    rises_after_fit,
-    test_at_chance,
-    widening_not_explains,
-)
+from keras_rlr.report import findings as f
+from keras_rlr.report.findings import TEST_ACC, TRAIN_RLA
+
+# Choice (the paper gives no number): a change of test accuracy within ±1
+# accuracy point counts as "no improvement" / "marginal" / "no significant
+# effect"; within ±2 points of random-label accuracy as "no significant
+# increase in memorization".
+TEST_MARGIN = 0.01
+RLA_MARGIN = 0.02
+
+
+@dataclasses.dataclass
+class Claim:
+    figure: str  # the paper's figure, e.g. "3A"
+    section: str  # the paper's section, e.g. "3.1.3"
+    kind: str  # "effect", "null", "trend", "where" or "compare"
+    text: str  # the claim, paraphrased in one line
+    check: object  # results -> [findings.Part]
+    margin: str = ""  # for a null claim: the margin that decides it
+
+    @property
+    def where(self):
+        margin = f", margin {self.margin}" if self.margin else ""
+        return f"Fig. {self.figure}, §{self.section}, {self.kind}{margin}"
 
 
 @dataclasses.dataclass
 class Figure:
     title: str
     layout: str  # "lines", "heatmaps" or "bars"
-    findings: list
+    claims: list
 
 
-_CONTROL = test_at_chance("Control: test random-label accuracy stays at chance")
-_FINDING_1 = [
-    above_chance("1. Training random-label accuracy is well above chance"),
-    rises_after_fit(
-        "1. It keeps rising after class training accuracy reaches 100 % (≥ 0.99)"
+def _flag(full, name):
+    return str(full.get(name)).lower()
+
+
+def _num(value):
+    return float(value)
+
+
+def _max_lr(results):
+    return max(
+        _num(f._full(results, v)["learning_rate"])
+        for entries in results.panels.values()
+        for v, _ in entries
+    )
+
+
+def _augmented(full, _):
+    return _flag(full, "augment") == "true"
+
+
+def _not_augmented(full, _):
+    return _flag(full, "augment") == "false"
+
+
+def _at_max_lr(full, results):
+    return _num(full["learning_rate"]) == _max_lr(results)
+
+
+def _below_max_lr_no_augment(full, results):
+    return _not_augmented(full, results) and not _at_max_lr(full, results)
+
+
+def _best_lr(results):
+    """The learning rate with the best mean test accuracy at the smallest λ,
+    with augmentation (the "optimal learning rate" of A.3)."""
+    lam = _min_value(results, "reg_lambda")
+    return f.best_value(
+        results,
+        "learning_rate",
+        TEST_ACC,
+        lambda full, _: _augmented(full, _) and _num(full["reg_lambda"]) == lam,
+    )
+
+
+def _min_value(results, flag):
+    return min(
+        _num(f._full(results, v)[flag])
+        for entries in results.panels.values()
+        for v, _ in entries
+    )
+
+
+def _max_value(results, flag):
+    return max(
+        _num(f._full(results, v)[flag])
+        for entries in results.panels.values()
+        for v, _ in entries
+    )
+
+
+def _best_smoothing(results):
+    """The smoothing with the best mean test accuracy at the smallest λ."""
+    lam = _min_value(results, "reg_lambda")
+    return f.best_value(
+        results,
+        "label_smoothing",
+        TEST_ACC,
+        lambda full, _: _num(full["reg_lambda"]) == lam,
+    )
+
+
+def _both(*checks):
+    return lambda results: [part for check in checks for part in check(results)]
+
+
+def _only_at_best_lr(results):
+    """A.1B: with augmentation, λ raises test accuracy at the best learning rate
+    (trend) and does not improve it at any other (non-superiority)."""
+    best = _best_lr(results)
+    if best is None:
+        return []
+    at_best = f.trend(
+        "reg_lambda",
+        +1,
+        TEST_ACC,
+        lambda full, r: _augmented(full, r) and full["learning_rate"] == best,
+    )
+    others = f.no_improvement(
+        "reg_lambda",
+        TEST_MARGIN,
+        TEST_ACC,
+        lambda full, r: _augmented(full, r) and full["learning_rate"] != best,
+    )
+    return _both(at_best, others)(results)
+
+
+def _low_smoothing(full, results):
+    best = _best_smoothing(results)
+    eps = _num(full["label_smoothing"])
+    return eps == 0 or (best is not None and eps < _num(best))
+
+
+def _smoothing_at_or_above_best(full, results):
+    best = _best_smoothing(results)
+    return best is not None and _num(full["label_smoothing"]) >= _num(best)
+
+
+def _smoothing_improves(results):
+    """A.2: at the smallest λ, some ε > 0 beats ε = 0 (Welch per ε; Holm over
+    the report covers the choice among them)."""
+    lam = _min_value(results, "reg_lambda")
+    eps0 = _min_value(results, "label_smoothing")
+    parts = []
+    for _, members in f._groups(
+        results, "label_smoothing", lambda full, _: _num(full["reg_lambda"]) == lam
+    ):
+        if _num(members[0][0]) != eps0:
+            continue
+        ref = members[0][1]
+        for value, point in members[1:]:
+            diff = f.statistics.difference(
+                f.seeds(results, ref, TEST_ACC), f.seeds(results, point, TEST_ACC)
+            )
+            parts.append((value, diff))
+    if not parts:
+        return []
+    text = "; ".join(f"label_smoothing={v} − 0: {d}" for v, d in parts)
+    tests = [f.Test(d.p, d.estimate > 0) for _, d in parts]
+    # "yes" where some ε improves; "no" only where every ε significantly hurts.
+    part = f.Part(text, [t for t in tests if t.verdict])
+    against = [t for t in tests if not t.verdict]
+    if len(against) == len(tests):
+        part.tests.append(f.Test(max(t.p for t in against), False))
+    return [part]
+
+
+def _smoothing_beats_lambda(results):
+    """A.2: the best ε at the smallest λ beats the best λ at the smallest ε
+    (both picked by their mean: a comparison of the two tuned optima)."""
+    lam = _min_value(results, "reg_lambda")
+    eps = _min_value(results, "label_smoothing")
+    best_eps = _best_smoothing(results)
+    best_lam = f.best_value(
+        results,
+        "reg_lambda",
+        TEST_ACC,
+        lambda full, _: _num(full["label_smoothing"]) == eps,
+    )
+    if best_eps is None or best_lam is None:
+        return []
+    points = {}
+    for entries in results.panels.values():
+        for values, point in entries:
+            full = f._full(results, values)
+            points[(full["reg_lambda"], full["label_smoothing"])] = point
+    lam_point = next(
+        p for (lm, e), p in points.items() if lm == best_lam and _num(e) == eps
+    )
+    eps_point = next(
+        p for (lm, e), p in points.items() if e == best_eps and _num(lm) == lam
+    )
+    diff = f.statistics.difference(
+        f.seeds(results, lam_point, TEST_ACC), f.seeds(results, eps_point, TEST_ACC)
+    )
+    text = (
+        f"best smoothing (label_smoothing={best_eps}) − best λ "
+        f"(reg_lambda={best_lam}): {diff}"
+    )
+    return [f.Part(text, [f._signed(diff, +1)])]
+
+
+_CONTROL = Claim(
+    "1B",
+    "3.1",
+    "null",
+    "Test random-label accuracy stays at chance (leak control)",
+    f.test_at_chance(),
+)
+_FIG_1B = [
+    Claim(
+        "1B",
+        "3.1.1",
+        "effect",
+        "Training random-label accuracy is above chance",
+        f.above_chance(),
+    ),
+    Claim(
+        "1B",
+        "3.1.1",
+        "effect",
+        "It keeps rising after class training accuracy reaches 100 % (≥ 0.99)",
+        f.rises_after_fit(),
     ),
 ]
+
+
+def _lowers(flag, name):
+    return Claim(
+        "2",
+        "3.1.2",
+        "trend",
+        f"{name} lowers training random-label accuracy",
+        f.trend(flag, -1, TRAIN_RLA),
+    )
+
+
+_MARGIN_TEXT = f"+{TEST_MARGIN:.3f} test accuracy"
 FIGURES = {
     "fig2": Figure(
         "Fig. 2: dropout, weight decay and label smoothing",
         "lines",
-        _FINDING_1
+        _FIG_1B
         + [
-            lowers("dropout", "2. Dropout lowers random-label accuracy"),
-            lowers("weight_decay", "2. Weight decay lowers random-label accuracy"),
-            lowers(
-                "label_smoothing", "2. Label smoothing lowers random-label accuracy"
-            ),
+            _lowers("dropout", "Dropout"),
+            _lowers("weight_decay", "Weight decay"),
+            _lowers("label_smoothing", "Label smoothing"),
             _CONTROL,
         ],
     ),
@@ -46,18 +266,32 @@ FIGURES = {
         "Fig. 3A: copy depth of the random-label heads (VGG16)",
         "lines",
         [
-            largest_jump(
-                "copy_depth",
-                5,
-                7,
-                "3. Random-label accuracy jumps between copy depths 5 and 7",
+            Claim(
+                "3A",
+                "3.1.3",
+                "trend",
+                "Random-label accuracy rises with copy depth",
+                f.trend("copy_depth", +1, TRAIN_RLA),
             ),
-            widening_not_explains(
-                "copy_depth",
-                "copy_width_multiplier",
-                5,
-                7,
-                "3. Widening the copies at depth 5 does not explain the jump",
+            Claim(
+                "3A",
+                "3.1.3",
+                "where",
+                "The steep rise lies between d = 5 and 7, not between d = 3 and 4",
+                f.steeper_between("copy_depth", (5, 7), (3, 4)),
+            ),
+            Claim(
+                "3A",
+                "3.1.3",
+                "null",
+                "Widening the copies at d = 5 gives no significant increase",
+                f.no_improvement(
+                    "copy_width_multiplier",
+                    RLA_MARGIN,
+                    TRAIN_RLA,
+                    lambda full, _: full.get("copy_depth") == "5",
+                ),
+                f"+{RLA_MARGIN:.3f} random-label accuracy",
             ),
             _CONTROL,
         ],
@@ -65,10 +299,23 @@ FIGURES = {
     "fig3b": Figure(
         "Fig. 3B/C: the regularizer weight λ",
         "lines",
-        _FINDING_1
+        _FIG_1B
         + [
-            lowers("reg_lambda", "4. λ > 0 lowers random-label accuracy"),
-            not_improves("reg_lambda", "4. λ > 0 does not improve test accuracy"),
+            Claim(
+                "3B",
+                "3.2",
+                "trend",
+                "λ > 0 lowers training random-label accuracy",
+                f.trend("reg_lambda", -1, TRAIN_RLA),
+            ),
+            Claim(
+                "3C",
+                "3.2",
+                "null",
+                "λ > 0 does not improve test accuracy",
+                f.no_improvement("reg_lambda", TEST_MARGIN, TEST_ACC),
+                _MARGIN_TEXT,
+            ),
             _CONTROL,
         ],
     ),
@@ -76,8 +323,28 @@ FIGURES = {
         "Fig. A.1: λ × learning rate, with and without augmentation",
         "heatmaps",
         [
-            lowers("reg_lambda", "4. λ > 0 lowers random-label accuracy"),
-            not_improves("reg_lambda", "4. λ > 0 does not improve test accuracy"),
+            Claim(
+                "A.1",
+                "A.3",
+                "trend",
+                "At the highest learning rate, increasing λ degrades test accuracy",
+                f.trend("reg_lambda", -1, TEST_ACC, _at_max_lr),
+            ),
+            Claim(
+                "A.1",
+                "A.3",
+                "trend",
+                "At lower learning rates (no augmentation), test accuracy rises with λ",
+                f.trend("reg_lambda", +1, TEST_ACC, _below_max_lr_no_augment),
+            ),
+            Claim(
+                "A.1",
+                "A.3",
+                "where",
+                "With augmentation, λ helps only at the best learning rate",
+                _only_at_best_lr,
+                _MARGIN_TEXT + " elsewhere",
+            ),
             _CONTROL,
         ],
     ),
@@ -85,11 +352,48 @@ FIGURES = {
         "Fig. A.2: λ × label smoothing",
         "heatmaps",
         [
-            lowers("reg_lambda", "4. λ > 0 lowers random-label accuracy"),
-            lowers(
-                "label_smoothing", "2. Label smoothing lowers random-label accuracy"
+            Claim(
+                "A.2",
+                "A.4",
+                "effect",
+                "Without λ, label smoothing improves test accuracy",
+                _smoothing_improves,
             ),
-            not_improves("reg_lambda", "4. λ > 0 does not improve test accuracy"),
+            Claim(
+                "A.2",
+                "A.4",
+                "trend",
+                "With little or no smoothing (below the best ε), test accuracy "
+                "rises with λ",
+                f.trend("reg_lambda", +1, TEST_ACC, _low_smoothing),
+            ),
+            Claim(
+                "A.2",
+                "A.4",
+                "trend",
+                "At the best smoothing and above, λ lowers test accuracy at every step",
+                f.monotone("reg_lambda", -1, TEST_ACC, _smoothing_at_or_above_best),
+            ),
+            Claim(
+                "A.2",
+                "A.4",
+                "null",
+                "At the largest λ, label smoothing has no significant effect",
+                f.no_effect(
+                    lambda results: _smoothing_pairs_at_max_lambda(results),
+                    TEST_MARGIN,
+                    TEST_ACC,
+                    "test accuracy",
+                ),
+                f"±{TEST_MARGIN:.3f} test accuracy",
+            ),
+            Claim(
+                "A.2",
+                "A.4",
+                "compare",
+                "λ alone stays below the best label smoothing's test accuracy",
+                _smoothing_beats_lambda,
+            ),
             _CONTROL,
         ],
     ),
@@ -97,9 +401,31 @@ FIGURES = {
         "Fig. A.3: the single-output variant, with and without weight decay",
         "bars",
         [
-            lowers(
-                "weight_decay",
-                "2. Weight decay lowers random-label accuracy (single-output)",
+            Claim(
+                "A.3",
+                "A.5",
+                "null",
+                "Single output changes test accuracy only marginally (with "
+                "augmentation), with and without weight decay",
+                f.no_effect(
+                    f.pairs("single_output", "false", "true", _augmented),
+                    TEST_MARGIN,
+                    TEST_ACC,
+                    "single output − baseline, test accuracy",
+                ),
+                f"±{TEST_MARGIN:.3f} test accuracy",
+            ),
+            Claim(
+                "A.3",
+                "A.5",
+                "effect",
+                "Single output without augmentation lowers test accuracy",
+                f.effect(
+                    f.pairs("single_output", "false", "true", _not_augmented),
+                    -1,
+                    TEST_ACC,
+                    "single output − baseline, test accuracy",
+                ),
             ),
             _CONTROL,
         ],
@@ -107,7 +433,29 @@ FIGURES = {
 }
 
 
-def findings(results):
-    """The `Outcome` of every finding of the sweep's figure."""
+def _smoothing_pairs_at_max_lambda(results):
+    """At the largest λ: (label, point ε = smallest, point ε) for every other ε."""
+    lam = _max_value(results, "reg_lambda")
+    out = []
+    for label, members in f._groups(
+        results, "label_smoothing", lambda full, _: _num(full["reg_lambda"]) == lam
+    ):
+        (v0, ref), others = members[0], members[1:]
+        for value, point in others:
+            where = f"label_smoothing={value} − {v0}" + (f", {label}" if label else "")
+            out.append((where, ref, point))
+    return out
+
+
+def decisions(results):
+    """`(claims, outcomes, number of tests)` of the sweep's figure, every
+    verdict Holm-adjusted over all the report's tests together."""
     figure = FIGURES.get(results.figure)
-    return [check(results) for check in (figure.findings if figure else [_CONTROL])]
+    claims = figure.claims if figure else [_CONTROL]
+    outcomes, tests = f.decide([(c.text, c.check(results)) for c in claims])
+    return claims, outcomes, tests
+
+
+def findings(results):
+    """The `Outcome` of every claim of the sweep's figure."""
+    return decisions(results)[1]
