@@ -209,3 +209,12 @@ def test_random_labels_bad_inputs():
         data.random_labels(2.5, R, seed=0)
     with pytest.raises(ValueError, match="num_random_labels=1"):
         data.random_labels(5, 1, seed=0)
+
+
+def test_random_labels_trace_once_for_any_seed_and_stream():
+    data.random_labels(50, R, seed=0)
+    data.random_labels(51, R, seed=0)  # a second length: the trace takes any length
+    traces = data._random_labels.experimental_get_tracing_count()
+    for seed, stream in [(1, data.TRAIN_STREAM), (2, data.TEST_STREAM), (3, 7)]:
+        data.random_labels(60 + seed, R, seed=seed, stream=stream)
+    assert data._random_labels.experimental_get_tracing_count() == traces
