@@ -116,9 +116,9 @@ def test_installed_wheel_runs_train_sweep_and_report_outside_the_repository(tmp_
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = configparser.ConfigParser()
-        entry_points.read_string(
-            archive.read("keras_rlr-0.1.0.dist-info/entry_points.txt").decode()
-        )
+        name, version = wheel.name.split("-")[:2]
+        dist_info = f"{name}-{version}.dist-info"
+        entry_points.read_string(archive.read(f"{dist_info}/entry_points.txt").decode())
     # Every module of the package is in the wheel, subpackages included.
     for directory, _, files in os.walk(os.path.join(ROOT, "keras_rlr")):
         for name in files:
