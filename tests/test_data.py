@@ -147,3 +147,74 @@ def test_bad_inputs():
         )
     with pytest.raises(ValueError, match="image, label"):
         data.with_random_labels(tf.data.Dataset.range(3), R, seed=0)
+
+
+@pytest.mark.parametrize(
+    "seed, stream, num_random_labels",
+    [(0, data.TRAIN_STREAM, R), (0, data.TEST_STREAM, R), (11, data.TRAIN_STREAM, 3)],
+)
+def test_random_labels_are_what_with_random_labels_attaches(
+    seed, stream, num_random_labels
+):
+    n = 1000
+    attached = [
+        int(y["random_label"])
+        for _, y in data.with_random_labels(
+            indexed_dataset(n, image_size=1), num_random_labels, seed, stream
+        )
+    ]
+    labels = data.random_labels(n, num_random_labels, seed, stream)
+    assert isinstance(labels, np.ndarray) and labels.shape == (n,)
+    np.testing.assert_array_equal(labels, attached)
+    assert set(labels) == set(range(num_random_labels))
+
+
+def test_fit_on_arrays_trains_as_on_the_dataset():
+    """`model.fit(x, {"label": y, "random_label": rho})` with `random_labels`
+    takes the same steps as the `with_random_labels` dataset in the same order."""
+    import keras
+
+    import keras_rlr
+
+    n, batch_size = 96, 32
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(n, 4)).astype(np.float32)
+    y = rng.integers(0, 3, n).astype(np.int32)
+
+    def trained(inputs, **kwargs):
+        keras.utils.set_random_seed(0)
+        extractor = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6)])
+        model = keras_rlr.RandomLabelModel(
+            feature_extractor=extractor, num_classes=3, num_random_labels=R
+        )
+        model.compile(optimizer=keras.optimizers.SGD(0.5))
+        model.fit(*inputs, epochs=1, shuffle=False, verbose=0, **kwargs)
+        return model.get_weights()
+
+    rho = data.random_labels(n, R, seed=4)
+    from_arrays = trained((x, {"label": y, "random_label": rho}), batch_size=batch_size)
+    dataset = data.with_random_labels(
+        tf.data.Dataset.from_tensor_slices((x, y)), R, seed=4
+    )
+    from_dataset = trained((dataset.batch(batch_size),))
+    for a, b in zip(from_arrays, from_dataset, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_random_labels_bad_inputs():
+    assert data.random_labels(0, R, seed=0).shape == (0,)
+    with pytest.raises(ValueError, match="num_examples=-1"):
+        data.random_labels(-1, R, seed=0)
+    with pytest.raises(ValueError, match="num_examples=2.5"):
+        data.random_labels(2.5, R, seed=0)
+    with pytest.raises(ValueError, match="num_random_labels=1"):
+        data.random_labels(5, 1, seed=0)
+
+
+def test_random_labels_trace_once_for_any_seed_and_stream():
+    data.random_labels(50, R, seed=0)
+    data.random_labels(51, R, seed=0)  # a second length: the trace takes any length
+    traces = data._random_labels.experimental_get_tracing_count()
+    for seed, stream in [(1, data.TRAIN_STREAM), (2, data.TEST_STREAM), (3, 7)]:
+        data.random_labels(60 + seed, R, seed=seed, stream=stream)
+    assert data._random_labels.experimental_get_tracing_count() == traces
