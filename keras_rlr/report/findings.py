@@ -16,6 +16,10 @@ verdict is "yes" or "no" only where that interval excludes zero on that side
 interval lies inside the margin written next to the claim (equivalence), "no"
 where the effect is significant and not inside it. Trends over a grid:
 Jonckheere–Terpstra over every seed of every point. "Monotonic": every step.
+
+Over 400 lines: one check per kind of claim the paper makes (above chance,
+rises after fit, lowers, trend, where, null with a margin, monotonic, compare,
+leak control), each short, kept together with the verdict rules they share.
 """
 
 import dataclasses
