@@ -160,9 +160,12 @@ def test_augment_image_2d_is_numpy_pad_and_crop_at_tfs_offsets():
         crop_seed = tf.random.experimental.stateless_split(seed, num=2)[0]
         pad = max(1, size // 8)
         room = np.array([2 * pad + 1, 2 * pad + 1, 1])
-        offset = tf.random.stateless_uniform(
-            [3], seed=crop_seed, maxval=np.iinfo(np.int32).max, dtype=tf.int32
-        ).numpy() % room
+        offset = (
+            tf.random.stateless_uniform(
+                [3], seed=crop_seed, maxval=np.iinfo(np.int32).max, dtype=tf.int32
+            ).numpy()
+            % room
+        )
         padded = np.pad(image, [(pad, pad), (pad, pad), (0, 0)])
         i, j, _ = offset
         np.testing.assert_array_equal(out, padded[i : i + size, j : j + size])
