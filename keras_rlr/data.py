@@ -154,8 +154,9 @@ def training_dataset(
         seed: the run's seed (random labels, shuffling and augmentation).
         epochs: the last epoch (exclusive).
         initial_epoch: the first epoch, for a resumed run.
-        augment: pad-and-crop (by 1/8 of the image size), plus a horizontal
-            flip when `horizontal_flip`.
+        augment: pad-and-crop (by 1/8 of the image size, along the spatial
+            dimensions longer than 1), plus a horizontal flip when
+            `horizontal_flip`.
         horizontal_flip: whether flipping preserves the label (not for digits).
     """
     examples = _indexed(dataset, num_random_labels, seed, TRAIN_STREAM).cache()
@@ -237,13 +238,20 @@ def num_examples(dataset):
 
 
 def augment_image(image, seed, horizontal_flip=True):
-    """Zero-pad by 1/8 of the size, crop back at random, maybe flip: stateless."""
+    """Zero-pad by 1/8 of the size, crop back at random, maybe flip: stateless.
+
+    Only spatial dimensions longer than 1 are padded: a sequence stored as a
+    `(length, 1, channels)` image (MNIST-1D) shifts along its length and keeps
+    its single column. A 2-D image pads both dimensions by `max(1, height // 8)`.
+    """
     height, width, _ = image.shape
-    pad = max(1, height // 8)
+    pad = max(1, (height if height > 1 else width) // 8)
+    pad_h = pad if height > 1 else 0
+    pad_w = pad if width > 1 else 0
     crop_seed, flip_seed = tf.unstack(
         tf.random.experimental.stateless_split(seed, num=2)
     )
-    padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+    padded = tf.pad(image, [[pad_h, pad_h], [pad_w, pad_w], [0, 0]])
     image = tf.image.stateless_random_crop(padded, tf.shape(image), seed=crop_seed)
     if horizontal_flip:
         image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)

@@ -64,7 +64,7 @@ def load(name, data_dir=None, max_train_examples=None, synthetic_seed=0):
     """Both splits of `name`, see the module docstring.
 
     Args:
-        name: a TFDS name, `digits` or `synthetic`.
+        name: a TFDS name, `digits`, `digits32`, `mnist1d` or `synthetic`.
         data_dir: the TFDS data directory (TFDS's default when None).
         max_train_examples: keep only the first N training examples (quick runs).
         synthetic_seed: the seed of the `synthetic` data (not of the run).

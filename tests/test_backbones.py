@@ -94,3 +94,49 @@ def test_small_cnn_learns_a_learnable_task():
     )
     history = model.fit(x, y, epochs=15, batch_size=64, verbose=0)
     assert history.history["accuracy"][-1] > 0.8
+
+
+@pytest.mark.parametrize("shape", [(40, 1, 1), (24, 1, 3)])
+def test_small_cnn1d_output_shape(shape):
+    fe = backbones.small_cnn1d(input_shape=shape, width=4, feature_dim=12)
+    x = np.random.default_rng(0).uniform(size=(5, *shape)).astype(np.float32)
+    assert fe.output_shape == (None, 12)
+    assert fe(x).shape == (5, 12)
+    assert backbones.get("small_cnn1d").build is backbones.small_cnn1d
+
+
+def test_small_cnn1d_rejects_a_2d_image():
+    with pytest.raises(ValueError, match="input_shape"):
+        backbones.small_cnn1d(input_shape=(8, 8, 1))
+
+
+def test_small_cnn1d_trains_inside_a_random_label_model():
+    import keras_rlr
+    from keras_rlr import data
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(32, 40, 1, 1)).astype(np.float32)
+    y = rng.integers(0, 3, 32).astype(np.int32)
+    ds = keras_rlr.datasets.from_arrays((x, y), (x, y), 3, horizontal_flip=False)
+    model = keras_rlr.RandomLabelModel(
+        backbones.small_cnn1d(width=4, feature_dim=8),
+        num_classes=3,
+        num_random_labels=4,
+        reg_lambda=0.5,
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    train = data.training_dataset(
+        ds.train, batch_size=16, num_random_labels=4, seed=0, epochs=1, augment=True
+    )
+    model.build((None, 40, 1, 1))
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    logs = model.fit(
+        train, epochs=1, steps_per_epoch=1, shuffle=False, verbose=0
+    ).history
+    assert all(np.isfinite(v[-1]) for v in logs.values())
+    changed = [
+        not np.array_equal(b, w.numpy())
+        for b, w in zip(before, model.trainable_weights, strict=True)
+    ]
+    assert all(changed)  # backbone, class head and random-label heads all step

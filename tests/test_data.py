@@ -138,6 +138,78 @@ def test_augment_image_keeps_shape_and_content_scale():
     assert set(np.round(out.numpy().ravel(), 6)) <= values
 
 
+def _windows(padded, shape):
+    """Every crop of `shape` out of `padded`, keyed by its offset."""
+    (h, w, _), (ph, pw, _) = shape, padded.shape
+    return {
+        (i, j): padded[i : i + h, j : j + w]
+        for i in range(ph - h + 1)
+        for j in range(pw - w + 1)
+    }
+
+
+def test_augment_image_2d_is_numpy_pad_and_crop_at_tfs_offsets():
+    # Independent of augment_image: split the key as it does, draw the crop
+    # offset as tf.image.stateless_random_crop documents (uniform int32 modulo
+    # the room), and crop a NumPy zero-padding (1/8 of the size, both axes).
+    rng = np.random.default_rng(0)
+    for size, seed in ((8, [1, 2]), (32, [3, 4]), (32, [5, 6])):
+        image = rng.uniform(0.1, 1.0, size=(size, size, 3)).astype(np.float32)
+        seed = tf.constant(seed, tf.int64)
+        out = data.augment_image(image, seed, horizontal_flip=False).numpy()
+        crop_seed = tf.random.experimental.stateless_split(seed, num=2)[0]
+        pad = max(1, size // 8)
+        room = np.array([2 * pad + 1, 2 * pad + 1, 1])
+        offset = (
+            tf.random.stateless_uniform(
+                [3], seed=crop_seed, maxval=np.iinfo(np.int32).max, dtype=tf.int32
+            ).numpy()
+            % room
+        )
+        padded = np.pad(image, [(pad, pad), (pad, pad), (0, 0)])
+        i, j, _ = offset
+        np.testing.assert_array_equal(out, padded[i : i + size, j : j + size])
+
+
+def test_augment_image_2d_shifts_both_axes_and_flips():
+    image = np.random.default_rng(1).uniform(0.1, 1.0, size=(8, 8, 1))
+    image = image.astype(np.float32)
+    windows = _windows(np.pad(image, [(1, 1), (1, 1), (0, 0)]), image.shape)
+    offsets, flips = set(), 0
+    for k in range(40):
+        out = data.augment_image(image, tf.constant([k, 7], tf.int64)).numpy()
+        found = [
+            (o, flipped)
+            for o, w in windows.items()
+            for flipped in (False, True)
+            if np.array_equal(out, w[:, ::-1] if flipped else w)
+        ]
+        assert len(found) == 1, k  # one crop of the padding, maybe mirrored
+        offsets.add(found[0][0])
+        flips += found[0][1]
+    assert {i for i, _ in offsets} == {j for _, j in offsets} == {0, 1, 2}
+    assert 0 < flips < 40
+
+
+def test_augment_image_shifts_a_sequence_along_its_length_only():
+    # MNIST-1D: a (40, 1, 1) signal, strictly positive, so zeros come only from
+    # the shift (5 = 40 // 8 steps at most) and never from a padded column.
+    signal = np.random.default_rng(2).uniform(0.1, 1.0, size=(40, 1, 1))
+    signal = signal.astype(np.float32)
+    windows = _windows(np.pad(signal, [(5, 5), (0, 0), (0, 0)]), signal.shape)
+    shifts = set()
+    for k in range(30):
+        out = data.augment_image(
+            signal, tf.constant([k, 3], tf.int64), horizontal_flip=False
+        ).numpy()
+        assert out.shape == (40, 1, 1)
+        (offset,) = [o for o, w in windows.items() if np.array_equal(out, w)]
+        shift = offset[0] - 5
+        assert np.sum(out == 0) == abs(shift)
+        shifts.add(shift)
+    assert len(shifts) > 3  # it does shift, over several offsets
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match="num_random_labels"):
         data.with_random_labels(indexed_dataset(4), 1, seed=0)

@@ -8,8 +8,8 @@ from keras_rlr import datasets
 
 
 def as_arrays(ds):
-    images, labels = zip(*ds.as_numpy_iterator(), strict=True)
-    return np.stack(images), np.array(labels)
+    images, labels = next(ds.batch(1 << 20).as_numpy_iterator())
+    return images, labels
 
 
 def test_digits_is_a_fixed_stratified_split():
@@ -77,3 +77,53 @@ def test_labels_outside_the_classes_are_rejected():
         datasets.from_arrays((images, [0, 1, 2, 3]), (images, [0, 0, 0, 0]), 3)
     with pytest.raises(ValueError, match="test labels"):
         datasets.from_arrays((images, [0, 1, 2, 2]), (images, [0, -1, 0, 0]), 3)
+
+
+def test_mnist1d_splits_shapes_labels_and_range():
+    splits = datasets.load("mnist1d")
+    x_train, y_train = as_arrays(splits.train)
+    x_test, y_test = as_arrays(splits.test)
+    assert (len(y_train), len(y_test)) == (4000, 1000)
+    assert x_train.shape[1:] == x_test.shape[1:] == splits.image_shape == (40, 1, 1)
+    assert x_train.dtype == np.float32 and y_train.dtype == np.int32
+    assert splits.num_classes == 10 and not splits.horizontal_flip
+    for y in (y_train, y_test):
+        assert set(np.unique(y)) == set(range(10))
+    for x in (x_train, x_test):
+        assert 0.0 <= x.min() and x.max() <= 1.0
+    # Scaled by the training set's range: it spans [0, 1] exactly.
+    assert x_train.min() == 0.0 and x_train.max() == 1.0
+    # A pure function: a second load gives the same examples in the same order.
+    again_x, again_y = as_arrays(datasets.load("mnist1d").train)
+    np.testing.assert_array_equal(x_train, again_x)
+    np.testing.assert_array_equal(y_train, again_y)
+
+
+def _bilinear(images, size):
+    """Half-pixel-centred bilinear resize of (N, h, w, C), written in NumPy."""
+
+    def axis(n_in):
+        src = np.clip((np.arange(size) + 0.5) * n_in / size - 0.5, 0, n_in - 1)
+        lo = np.floor(src).astype(int)
+        return lo, np.minimum(lo + 1, n_in - 1), src - lo
+
+    (r0, r1, fr), (c0, c1, fc) = axis(images.shape[1]), axis(images.shape[2])
+    rows = (
+        images[:, r0] * (1 - fr)[None, :, None, None]
+        + images[:, r1] * fr[None, :, None, None]
+    )
+    return (
+        rows[:, :, c0] * (1 - fc)[None, None, :, None]
+        + rows[:, :, c1] * fc[None, None, :, None]
+    )
+
+
+def test_digits32_is_the_digits_resized():
+    small, big = datasets.load("digits"), datasets.load("digits32")
+    assert big.image_shape == (32, 32, 1) and not big.horizontal_flip
+    for split in ("train", "test"):
+        x8, y8 = as_arrays(getattr(small, split))
+        x32, y32 = as_arrays(getattr(big, split))
+        assert x32.shape == (len(x8), 32, 32, 1)
+        np.testing.assert_array_equal(y32, y8)  # the same split, same order
+        np.testing.assert_allclose(x32, _bilinear(x8, 32), atol=1e-5)

@@ -507,3 +507,19 @@ def test_report_separates_the_papers_values_from_our_choices(tmp_path):
     lost = text.split("Differs from our choice where the paper's text lost")[1]
     assert "`learning_rate` 0.1 → 0.05" in lost.split("\n")[0]
     assert "`momentum=0.9`, `num_random_labels=10`" in text
+
+
+def test_docs_list_every_claim_of_the_registry():
+    # docs/method.md's claims section is the registry, one line a claim.
+    root = os.path.join(os.path.dirname(__file__), os.pardir)
+    with open(os.path.join(root, "docs", "method.md"), encoding="utf-8") as file:
+        listed = [
+            line for line in file.read().splitlines() if line.startswith("- Fig.")
+        ]
+    expected = {
+        f"- Fig. {c.figure}, §{c.section}, {c.kind}: {c.text}"
+        + (f" (margin {c.margin})" if c.margin else "")
+        for figure in figures.FIGURES.values()
+        for c in figure.claims
+    }
+    assert sorted(set(listed)) == sorted(expected) and len(listed) == len(expected)

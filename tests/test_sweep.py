@@ -1,8 +1,10 @@
 """The sweep runner: config parsing, grid expansion, seeds, skipping finished
 runs, resuming interrupted ones, failures, sharding, and the real entry point."""
 
+import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -263,3 +265,14 @@ def test_cli_runs_train_py_skips_finished_and_writes_the_report(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "2 runs, 2 finished, 0 to run" in result.stdout
     assert "start" not in result.stdout
+
+
+def test_readme_table_counts_the_runs_of_every_cpu_sweep(in_root):
+    # README's "Reproducing the paper's figures" table: `NAME_cpu.cfg` (RUNS, ...).
+    with open("README.md", encoding="utf-8") as file:
+        listed = dict(re.findall(r"`(\w+_cpu)\.cfg` \((\d+)", file.read()))
+    configs = sorted(glob.glob("configs/sweeps/*_cpu.cfg"))
+    assert sorted(listed) == sorted(os.path.basename(c)[:-4] for c in configs)
+    for path in configs:
+        runs = grid.expand(sweep_config.parse_config(path)).runs
+        assert int(listed[os.path.basename(path)[:-4]]) == len(runs), path

@@ -86,8 +86,11 @@ class Config:
     dataset: str = setting(
         "cifar100",
         "A TFDS image dataset with train/test splits (cifar100, cifar10, mnist, "
-        "...), 'digits' (8x8 digits shipped with scikit-learn, no download) or "
-        "'synthetic' (CIFAR-shaped images with linearly learnable labels).",
+        "...), 'digits' (8x8 digits shipped with scikit-learn, no download), "
+        "'digits32' (those digits resized to 32x32), 'mnist1d' (MNIST-1D, "
+        "generated offline: 4,000/1,000 sequences as (40, 1, 1) images, for "
+        "--model=small_cnn1d) or 'synthetic' (CIFAR-shaped images with linearly "
+        "learnable labels).",
         DATA,
         check=(_known_dataset, "unknown --dataset (see --help for the names)"),
     )
@@ -102,8 +105,9 @@ class Config:
     )
     augment: bool = setting(
         True,
-        "Pad by 1/8 of the image size and crop back at random, and flip "
-        "horizontally where the dataset allows it (not for digits or mnist).",
+        "Pad by 1/8 of the image size and crop back at random (a sequence "
+        "shifts along its length only), and flip horizontally where the "
+        "dataset allows it (not for digits, mnist1d or mnist).",
         DATA,
     )
     # -- Model
