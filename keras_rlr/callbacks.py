@@ -1,10 +1,12 @@
 """Callbacks for `RandomLabelModel` training."""
 
 import csv
+import io
 import json
 import os
 import shutil
 import warnings
+import zipfile
 
 import keras
 import numpy as np
@@ -81,9 +83,11 @@ class BackupAndRestore(keras.callbacks.Callback):
     one after the other, and keeps neither the `SeedGenerator` states (after a
     restart, dropout would draw other masks) nor the history: a crash between
     its writes resumes from a mix of two epochs. Here a backup is one unit, a
-    directory `epoch_<N>` holding `model.weights.h5` (weights and optimizer
-    state) and `state.json` (the epoch, the seed-generator states and, if
-    `history_file` is given, the rows of that CSV so far). It is written under
+    directory `epoch_<N>` holding `variables.npz` (weights and optimizer
+    state, built in memory and written by plain file I/O: h5py writing straight
+    to a full disk crashed the process with a segfault) and `state.json` (the
+    epoch, the seed-generator states and, if `history_file` is given, the rows
+    of that CSV so far). It is written under
     a temporary name, fsynced and renamed, so a crash leaves the old backup or
     the new one, never a mix. The previous backup is kept: if the latest one
     cannot be read, `on_train_begin` falls back to it and warns.
@@ -128,10 +132,8 @@ class BackupAndRestore(keras.callbacks.Callback):
         for backup in backups(self.backup_dir):
             try:
                 backup.load_state()
-                if self.model.optimizer is not None and not self.model.optimizer.built:
-                    self.model.optimizer.build(self.model.trainable_variables)
-                self.model.load_weights(backup.weights_path)
-            except (OSError, ValueError, KeyError, TypeError) as error:
+                backup.restore(self.model)
+            except _CORRUPT as error:
                 warnings.warn(
                     f"BackupAndRestore: the backup {backup.path} is corrupt "
                     f"({error}); falling back to the previous one.",
@@ -165,9 +167,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             os.makedirs(tmp)
-            weights = os.path.join(tmp, _WEIGHTS)
-            self.model.save_weights(weights)
-            _atomic.fsync_file(weights)
+            _save_variables(self.model, os.path.join(tmp, _WEIGHTS))
             with open(os.path.join(tmp, _STATE), "w") as f:
                 json.dump(state, f, allow_nan=False)
                 f.flush()
@@ -185,7 +185,50 @@ class BackupAndRestore(keras.callbacks.Callback):
 
 
 _PREFIX = "epoch_"
-_WEIGHTS = "model.weights.h5"
+_WEIGHTS = "variables.npz"
+# What reading a damaged backup raises.
+_CORRUPT = (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile)
+
+
+def _variables(model):
+    """The variables a backup holds: the model's, then the optimizer's."""
+    optimizer = model.optimizer.variables if model.optimizer is not None else []
+    return list(model.weights) + list(optimizer)
+
+
+def _save_variables(model, path):
+    """Every variable of `_variables(model)` as one `.npz`, made in memory and
+    written with plain file I/O (a full disk is an `OSError`, nothing worse)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, *[np.asarray(v) for v in _variables(model)])
+    with open(path, "wb") as f:
+        f.write(buffer.getbuffer())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _load_variables(model, path):
+    """Reads the `.npz` of `_save_variables` into `model`; raises on a mismatch."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    variables = _variables(model)
+    with np.load(path, allow_pickle=False) as arrays:
+        if len(arrays.files) != len(variables):
+            raise ValueError(
+                f"{path} holds {len(arrays.files)} variables, the model has "
+                f"{len(variables)}"
+            )
+        values = [arrays[f"arr_{i}"] for i in range(len(variables))]
+    for variable, value in zip(variables, values, strict=True):
+        if tuple(variable.shape) != value.shape:
+            raise ValueError(
+                f"{path}: {variable.path} has shape {value.shape}, expected "
+                f"{tuple(variable.shape)}"
+            )
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
+
+
 _STATE = "state.json"
 
 
@@ -200,17 +243,19 @@ class Backup:
         self.state = None
 
     def load_state(self):
-        """Reads and checks `state.json` and the weights file; raises if corrupt."""
+        """Reads and checks `state.json` and the variables file; raises if corrupt."""
         with open(self.state_path) as f:
             state = json.load(f)
         if int(state["epoch"]) != self.epoch:
             raise ValueError(f"{self.state_path} names epoch {state['epoch']}")
-        import h5py
-
-        with h5py.File(self.weights_path, "r"):
-            pass
+        with np.load(self.weights_path, allow_pickle=False) as arrays:
+            arrays.files  # noqa: B018 (reads the archive's directory)
         self.state = state
         return state
+
+    def restore(self, model):
+        """Loads this backup's weights and optimizer state into `model`."""
+        _load_variables(model, self.weights_path)
 
     @property
     def history(self):
@@ -243,7 +288,7 @@ def latest_backup(backup_dir):
     for backup in backups(backup_dir):
         try:
             backup.load_state()
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except _CORRUPT as error:
             corrupt.append((backup.path, error))
             continue
         return backup, corrupt

@@ -79,14 +79,38 @@ def test_sigkill_at_a_system_call_then_rerun(tmp_path, reference, call, when):
     check_rerun(out, reference)
 
 
-@pytest.mark.parametrize("when", ["20+", "200+", "2000+"])
-def test_full_disk_is_one_line_then_rerun(tmp_path, reference, when):
-    out = tmp_path / "run"
-    full = train(out, ["-e", f"inject=write:error=ENOSPC:when={when}"])
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs mounted in `tmp_path` (root only), resizable with `resize(size)`."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+
+    def resize(size, options="remount,"):
+        command = ["mount", "-t", "tmpfs", "-o", f"{options}size={size}"]
+        return subprocess.run([*command, "tmpfs", str(mount)], capture_output=True)
+
+    if resize("64m", options="").returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield mount, resize
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.mark.parametrize("size", ["40k", "200k", "600k"])
+def test_full_disk_is_one_line_then_rerun(small_disk, reference, size):
+    """A real full disk (a tmpfs of `size`), not an injected error: the writes of
+    the run directory fail with ENOSPC, stderr still works."""
+    mount, resize = small_disk
+    out = mount / "run"
+    out.mkdir()
+    assert resize(size).returncode == 0
+    full = train(out)
     if full.returncode == 0:
-        pytest.skip("the injected ENOSPC never reached a write that mattered")
+        pytest.skip(f"the whole run fit in {size}")
     assert full.returncode != 139, "segfault"
     assert "Traceback" not in full.stderr
     assert full.stderr.strip().splitlines()[-1].startswith("train.py: error:")
     assert not os.path.exists(out / "summary.json")
+    assert resize("64m").returncode == 0  # space freed: the rerun must finish right
     check_rerun(out, reference)

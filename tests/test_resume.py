@@ -110,7 +110,7 @@ def make_backups(backup_dir, epochs, history_file=None):
 
 def test_corrupt_backup_is_named(tmp_path):
     make_backups(tmp_path / "backup", 1)
-    (tmp_path / "backup" / "epoch_1" / "model.weights.h5").write_bytes(b"not hdf5")
+    (tmp_path / "backup" / "epoch_1" / "variables.npz").write_bytes(b"not an npz")
     with pytest.raises(RunError, match="epoch_1 is corrupt"):
         train_and_evaluate(tiny_config(), str(tmp_path))
 

@@ -184,8 +184,7 @@ def _train(run, config, strategy, initial_epoch, backup):
                 f"({DIVERGED}), with no summary.json."
             ) from error
     else:  # crashed after the last epoch's backup: only the final files remain
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(backup.weights_path)
+        backup.restore(model)
     elapsed = time.time() - start
     model.save(run.file(MODEL))
     if config.export_dir:
