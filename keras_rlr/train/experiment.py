@@ -12,11 +12,19 @@ import tensorflow as tf
 
 from keras_rlr import data, export
 from keras_rlr.callbacks import BackupAndRestore, TrainSetEvaluation
-from keras_rlr.train import builders, distribute, leak_control, plots
+from keras_rlr.train import (
+    builders,
+    distribute,
+    leak_control,
+    memorization_report,
+    plots,
+)
 from keras_rlr.train import config as schema
 from keras_rlr.train.run_directory import (
     CURVES,
     HISTORY,
+    MEMORIZATION,
+    MEMORIZED_EXAMPLES,
     MODEL,
     TENSORBOARD,
     RunDirectory,
@@ -157,6 +165,9 @@ def _train(run, config, strategy, initial_epoch):
         run.file(CURVES),
         title=f"{config.model} on {config.dataset}, R={config.num_random_labels}, "
         f"lambda={config.reg_lambda:g}",
+    )
+    memorization_report.write(
+        run, model, inputs, config, MEMORIZATION, MEMORIZED_EXAMPLES
     )
     run.write_summary(summary)  # last: it marks the run finished
     run.remove_backup()
