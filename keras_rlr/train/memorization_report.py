@@ -62,6 +62,7 @@ def write(run, model, inputs, config, csv_name, png_name):
         null,
         clean_labels,
         images,
+        config.num_random_labels,
         title=f"{config.model} on {config.dataset}, R={config.num_random_labels}, "
         f"label noise {config.label_noise:g}, seed {config.seed}",
     )
@@ -107,7 +108,7 @@ def read_csv(path):
     }
 
 
-def plot(path, train, null, clean_labels, images, title=None):
+def plot(path, train, null, clean_labels, images, num_random_labels, title=None):
     """The score histogram of train against the null, and the image grid."""
     noisy = train.label != clean_labels
     fig = plt.figure(figsize=(12, 9.5))
@@ -146,14 +147,22 @@ def plot(path, train, null, clean_labels, images, title=None):
             label=f"null's {q:.0%} quantile {e.threshold:.2f}: {e.fraction:.1%} of "
             f"train above (estimated FDR {e.false_discovery_rate:.0%})",
         )
+    ax.axvline(
+        1 / num_random_labels,
+        color="gray",
+        linewidth=1,
+        label=f"chance 1/R = {1 / num_random_labels:.2f}",
+    )
     ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high * 30)  # room for the legend above the histograms
     ax.set_xlim(0, 1)
     ax.set_xlabel(
         "memorization score: p(random label) under the trained class's "
         "head (its own softmax over R)"
     )
-    ax.set_ylabel("density (log scale)")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.set_ylabel("density (each histogram integrates to 1)")
+    ax.legend(fontsize=8, loc="upper center", ncol=2)
     if title:
         ax.set_title(title)
     order = _shown(train.score)
@@ -173,8 +182,9 @@ def plot(path, train, null, clean_labels, images, title=None):
             if noisy[i]:
                 label += f" (was {clean_labels[i]})"
             image_ax.set_title(
-                f"#{i} {label}\nscore {train.score[i]:.2f}",
-                fontsize=8,
+                f"#{i} {label}\nrandom label {train.random_label[i]}\n"
+                f"score {train.score[i]:.2f}",
+                fontsize=7.5,
                 color="C3" if noisy[i] else "black",
             )
             image_ax.set_xticks([])
@@ -182,6 +192,16 @@ def plot(path, train, null, clean_labels, images, title=None):
             if column == 0:
                 image_ax.set_ylabel(name, fontsize=9)
     fig.tight_layout()
+    if noisy.any():
+        fig.text(
+            0.5,
+            0.003,
+            "Red titles: examples mislabeled by --label_noise (trained on 'label', "
+            "originally 'was').",
+            ha="center",
+            fontsize=8,
+            color="C3",
+        )
     temporary = path + ".tmp"
     fig.savefig(temporary, dpi=100, format="png")
     plt.close(fig)
