@@ -9,7 +9,11 @@ can only be fit by memorizing them) from the rest: ROC AUC per seed, and the
 mean over seeds with a bootstrap 95 % interval that resamples the examples
 within each seed (the variation from training seeds shows in the per-seed
 values). Finished runs are reused; delete the output directory to retrain.
-Not part of `make test`: about 2 minutes per seed on 2 CPU cores.
+Not part of `make test`: about 2 minutes per seed on 2 CPU cores. Flags
+this script does not know go to `train.py`:
+
+    python experiments/memorization_label_noise.py --dataset=synthetic \
+        --cnn_width=8 --epochs=40 --output_dir=runs/memorization_synthetic
 """
 
 import argparse
@@ -72,8 +76,8 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--output_dir", default="runs/memorization_label_noise")
     parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("extra", nargs="*", help="further train.py flags")
-    args = parser.parse_args()
+    # Any other --flag goes to train.py (e.g. --dataset=synthetic --epochs=40).
+    args, args.extra = parser.parse_known_args()
 
     runs, rows = [], []
     for seed in args.seeds:
