@@ -8,7 +8,8 @@ score separates the mislabeled training examples (`label != clean_label`: they
 can only be fit by memorizing them) from the rest: ROC AUC per seed, and the
 mean over seeds with a bootstrap 95 % interval that resamples the examples
 within each seed (the variation from training seeds shows in the per-seed
-values). Finished runs are reused; delete the output directory to retrain.
+values), beside the AUC of the obvious detector, each example's class loss on
+its trained label. Finished runs are reused; delete the output directory to retrain.
 Not part of `make test`: about 2 minutes per seed on 2 CPU cores. Flags
 this script does not know go to `train.py`:
 
@@ -21,7 +22,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -34,39 +34,62 @@ from keras_rlr.train.run_directory import MEMORIZATION, RunDirectory  # noqa: E4
 
 
 def train(output_dir, seed, args):
+    """Trains one seed unless its run is finished; returns its summary."""
     run = RunDirectory(output_dir)
-    if run.is_finished():
-        return 0.0
-    start = time.time()
-    command = [
-        sys.executable,
-        "train.py",
-        f"--flagfile={args.flagfile}",
-        f"--label_noise={args.label_noise}",
-        f"--seed={seed}",
-        f"--output_dir={output_dir}",
-        "--verbose=0",
-        *args.extra,
-    ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    if result.returncode:
-        sys.exit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
-    return time.time() - start
+    if not run.is_finished():
+        command = [
+            sys.executable,
+            "train.py",
+            f"--flagfile={args.flagfile}",
+            f"--label_noise={args.label_noise}",
+            f"--seed={seed}",
+            f"--output_dir={output_dir}",
+            "--verbose=0",
+            *args.extra,
+        ]
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        if result.returncode:
+            sys.exit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    return run.read_summary()
 
 
-def bootstrap_mean_auc(runs, repeats, rng):
-    """Mean over seeds of the AUC, each seed's examples resampled."""
-    means = np.empty(repeats)
+def class_losses(output_dir):
+    """Each training example's class loss on its trained label, from the saved
+    model: the obvious mislabel detector, to compare the score with."""
+    import keras
+
+    from keras_rlr.train import builders
+    from keras_rlr.train.config import Config
+
+    with open(os.path.join(output_dir, "config.json")) as f:
+        config = Config(**json.load(f))
+    inputs = builders.build_inputs(config, initial_epoch=config.epochs)
+    model = keras.saving.load_model(os.path.join(output_dir, "model.keras"))
+    losses = []
+    for images, labels in inputs.splits.train.batch(config.eval_batch_size):
+        logits = np.asarray(model(images, training=False), np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        losses.append(-log_probs[np.arange(len(logits)), labels.numpy()])
+    return np.concatenate(losses)
+
+
+def bootstrap(runs, repeats, rng):
+    """95 % intervals of the mean over seeds of the score's AUC and of its
+    difference from the class loss's AUC (paired: the same resample for both),
+    resampling each seed's examples."""
+    means = np.empty((repeats, 2))
     for b in range(repeats):
         aucs = []
-        for noisy, score in runs:
+        for noisy, score, loss in runs:
             while True:  # a resample needs both classes
                 pick = rng.integers(0, len(score), len(score))
                 if 0 < noisy[pick].sum() < len(pick):
                     break
-            aucs.append(roc_auc_score(noisy[pick], score[pick]))
-        means[b] = np.mean(aucs)
-    return np.percentile(means, [2.5, 97.5])
+            auc = roc_auc_score(noisy[pick], score[pick])
+            aucs.append((auc, auc - roc_auc_score(noisy[pick], loss[pick])))
+        means[b] = np.mean(aucs, axis=0)
+    return np.percentile(means, [2.5, 97.5], axis=0).T  # rows: AUC, difference
 
 
 def main():
@@ -82,22 +105,27 @@ def main():
     runs, rows = [], []
     for seed in args.seeds:
         output_dir = os.path.join(args.output_dir, f"seed_{seed}")
-        seconds = train(output_dir, seed, args)
+        summary = train(output_dir, seed, args)
         table = memorization_report.read_csv(os.path.join(output_dir, MEMORIZATION))
         noisy = table["label"] != table["clean_label"]
         score = table["score"]
-        runs.append((noisy, score))
+        loss = class_losses(output_dir)
+        runs.append((noisy, score, loss))
         rows.append(
             dict(
                 seed=seed,
-                train_seconds=round(seconds, 1),
+                train_seconds=summary["train_seconds"],
+                test_accuracy=summary["val_accuracy"],
                 num_noisy=int(noisy.sum()),
                 num_clean=int((~noisy).sum()),
                 auc=roc_auc_score(noisy, score),
+                class_loss_auc=roc_auc_score(noisy, loss),
                 ci=list(
-                    bootstrap_mean_auc(
-                        [(noisy, score)], args.bootstrap, np.random.default_rng(seed)
-                    )
+                    bootstrap(
+                        [(noisy, score, loss)],
+                        args.bootstrap,
+                        np.random.default_rng(seed),
+                    )[0]
                 ),
                 mean_score_noisy=float(score[noisy].mean()),
                 mean_score_clean=float(score[~noisy].mean()),
@@ -105,12 +133,15 @@ def main():
                 correct_clean=float(table["correct"][~noisy].mean()),
             )
         )
-    low, high = bootstrap_mean_auc(runs, args.bootstrap, np.random.default_rng(0))
+    (low, high), (diff_low, diff_high) = bootstrap(
+        runs, args.bootstrap, np.random.default_rng(0)
+    )
     mean = float(np.mean([r["auc"] for r in rows]))
+    loss_mean = float(np.mean([r["class_loss_auc"] for r in rows]))
     print(f"{args.flagfile} {' '.join(args.extra)}, label noise {args.label_noise}")
     print(
         "seed  noisy/clean  AUC [95% CI]          mean score noisy/clean  "
-        "RL accuracy noisy/clean  train s"
+        "RL accuracy noisy/clean  class-loss AUC  test acc  train s"
     )
     for r in rows:
         print(
@@ -118,14 +149,27 @@ def main():
             f"{r['auc']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]  "
             f"{r['mean_score_noisy']:.3f} / {r['mean_score_clean']:.3f}"
             f"           {r['correct_noisy']:.3f} / {r['correct_clean']:.3f}"
-            f"            {r['train_seconds']:.0f}"
+            f"            {r['class_loss_auc']:.3f}"
+            f"          {r['test_accuracy']:.3f}     {r['train_seconds']:.0f}"
         )
     print(
-        f"mean AUC over {len(rows)} seeds: {mean:.3f}, 95% CI [{low:.3f}, {high:.3f}] "
-        "(bootstrap over examples within each seed)"
+        f"mean AUC over {len(rows)} seeds: {mean:.3f}, 95% CI [{low:.3f}, {high:.3f}]; "
+        f"class loss {loss_mean:.3f}; score minus class loss {mean - loss_mean:+.3f}, "
+        f"95% CI [{diff_low:+.3f}, {diff_high:+.3f}] (bootstrap over the examples "
+        "within each seed)"
     )
     with open(os.path.join(args.output_dir, "results.json"), "w") as f:
-        json.dump(dict(seeds=rows, mean_auc=mean, ci=[low, high]), f, indent=2)
+        json.dump(
+            dict(
+                seeds=rows,
+                mean_auc=mean,
+                ci=[low, high],
+                class_loss_mean_auc=loss_mean,
+                difference_ci=[diff_low, diff_high],
+            ),
+            f,
+            indent=2,
+        )
 
 
 if __name__ == "__main__":

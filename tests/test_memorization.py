@@ -124,7 +124,11 @@ def test_the_null_is_the_test_set_under_its_own_stream():
     ]
     np.testing.assert_array_equal(train.random_label, train_stream)
     assert not np.array_equal(null.random_label[: len(train)], train_stream)
-    assert len(train) == len(clean_labels) == config.max_train_examples
+    # No label noise: the clean labels are the trained ones.
+    train_labels = [y for _, y in inputs.splits.train.as_numpy_iterator()]
+    np.testing.assert_array_equal(clean_labels, train_labels)
+    np.testing.assert_array_equal(train.label, train_labels)
+    assert len(train) == config.max_train_examples
 
 
 def test_a_run_writes_its_memorization_files(tmp_path):

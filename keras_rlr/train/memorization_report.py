@@ -44,7 +44,9 @@ def run_scores(model, inputs, config):
         ),
         batch_size=config.eval_batch_size,
     )
-    clean = inputs.splits.train if inputs.clean_train is None else inputs.clean_train
+    clean = inputs.clean_train
+    if clean is None or clean is inputs.splits.train:  # no label noise
+        return train, null, train.label
     clean_labels = np.fromiter(
         clean.map(lambda image, label: label).as_numpy_iterator(), np.int64
     )
