@@ -15,6 +15,8 @@ this script does not know go to `train.py`:
 
     python experiments/memorization_label_noise.py --dataset=synthetic \
         --cnn_width=8 --epochs=40 --output_dir=runs/memorization_synthetic
+    python experiments/memorization_label_noise.py --label_noise=0.3 \
+        --output_dir=runs/memorization_label_noise_30
 """
 
 import argparse
