@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test faults lint format bench clean
+.PHONY: quickstart test faults lint format bench memorization clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Not part of `test`: trains 3 seeds of the quickstart with 10 % label noise (~10 min).
+memorization: $(STAMP)
+	$(BIN)/python experiments/memorization_label_noise.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -28,7 +28,10 @@ _EXPORTS = {
     "data": "keras_rlr.data",
     "datasets": "keras_rlr.datasets",
     "export": "keras_rlr.export",
+    "label_noise": "keras_rlr.label_noise",
     "losses": "keras_rlr.losses",
+    "memorization": "keras_rlr.memorization",
+    "memorization_scores": "keras_rlr.memorization",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from keras_rlr import backbones, data, datasets
+from keras_rlr import backbones, data, datasets, label_noise
 from keras_rlr.model import RandomLabelModel
 from keras_rlr.train import config as schema
 
@@ -102,11 +102,16 @@ def jit_compile(mode, strategy):
 
 @dataclasses.dataclass
 class Inputs:
-    """A run's data: the splits, and the pipelines built from them."""
+    """A run's data: the splits, and the pipelines built from them.
+
+    `splits.train` holds the labels trained on (after `--label_noise`);
+    `clean_train` the same examples with their original labels.
+    """
 
     splits: datasets.Splits
     steps_per_epoch: int
     train: tf.data.Dataset | None  # None when no epoch is left to train
+    clean_train: tf.data.Dataset | None = None  # default: splits.train
 
     def evaluation(self, config, split, stream):
         """Un-augmented, canonical order, with the random labels of `stream`."""
@@ -135,6 +140,13 @@ def build_inputs(config, initial_epoch=0):
     splits = datasets.load(
         config.dataset, config.data_dir, max_train_examples=config.max_train_examples
     )
+    clean_train = splits.train
+    splits = dataclasses.replace(
+        splits,
+        train=label_noise.with_label_noise(
+            splits.train, config.label_noise, splits.num_classes, config.seed
+        ),
+    )
     steps = data.steps_per_epoch(splits.train, config.batch_size)
     train = None
     if initial_epoch < config.epochs:
@@ -148,4 +160,4 @@ def build_inputs(config, initial_epoch=0):
             augment=config.augment,
             horizontal_flip=splits.horizontal_flip,
         )
-    return Inputs(splits, steps, train)
+    return Inputs(splits, steps, train, clean_train)

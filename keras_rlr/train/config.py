@@ -103,6 +103,15 @@ class Config:
         DATA,
         lower=0,
     )
+    label_noise: float = setting(
+        0.0,
+        "Replace this fraction of the training labels by another class (a fixed "
+        "subset, a pure function of --seed and the example's index; the test set "
+        "is left alone). The mislabeled examples validate the memorization score.",
+        DATA,
+        lower=0.0,
+        upper=1.0,
+    )
     augment: bool = setting(
         True,
         "Pad by 1/8 of the image size and crop back at random (a sequence "

@@ -17,13 +17,21 @@ from keras_rlr.callbacks import (
     StopOnNonFiniteLoss,
     TrainSetEvaluation,
 )
-from keras_rlr.train import builders, distribute, leak_control, plots
+from keras_rlr.train import (
+    builders,
+    distribute,
+    leak_control,
+    memorization_report,
+    plots,
+)
 from keras_rlr.train import config as schema
 from keras_rlr.train.run_directory import (
     CURVES,
     DIVERGED,
     DIVERGED_STATE,
     HISTORY,
+    MEMORIZATION,
+    MEMORIZED_EXAMPLES,
     MODEL,
     TENSORBOARD,
     RunDirectory,
@@ -206,6 +214,9 @@ def _train(run, config, strategy, initial_epoch, backup):
         run.file(CURVES),
         title=f"{config.model} on {config.dataset}, R={config.num_random_labels}, "
         f"lambda={config.reg_lambda:g}",
+    )
+    memorization_report.write(
+        run, model, inputs, config, MEMORIZATION, MEMORIZED_EXAMPLES
     )
     run.write_summary(summary)  # last: it marks the run finished
     run.remove_backup()

@@ -10,6 +10,8 @@ through `RunDirectory`:
 - `summary.json`: the final epoch's metrics, `num_random_labels`, `chance`,
   ...; written last, its presence means "finished";
 - `tensorboard/`, `model.keras`, `curves.png`; `backup/` while it runs;
+- `memorization.csv` (every training example's memorization score) and
+  `memorized_examples.png` (`keras_rlr.train.memorization_report`);
 - beside the directory, written by the sweep runner: `<dir>.log` (its output)
   and `<dir>.failed` (the exit status of a failed attempt).
 
@@ -54,6 +56,8 @@ HISTORY = "history.csv"
 SUMMARY = "summary.json"
 MODEL = "model.keras"
 CURVES = "curves.png"
+MEMORIZATION = "memorization.csv"
+MEMORIZED_EXAMPLES = "memorized_examples.png"
 TENSORBOARD = "tensorboard"
 BACKUP = "backup"
 LOCK = "lock"
