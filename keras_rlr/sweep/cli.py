@@ -10,7 +10,9 @@ ends by writing the report (`keras_rlr.report`) into the sweep directory.
 
 import sys
 
-from absl import app, flags
+from absl import flags
+
+from keras_rlr.train import console
 
 FLAGS = flags.FLAGS
 
@@ -36,8 +38,7 @@ flags.mark_flag_as_required("config")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    console.reject_arguments(argv, "sweep.py")
     from keras_rlr.sweep import config as sweep_config
     from keras_rlr.sweep import grid, runner
 
@@ -72,4 +73,4 @@ def main(argv):
 
 def run():
     """The console entry point (`keras-rlr-sweep`)."""
-    app.run(main)
+    console.run_app(main, "sweep.py")

@@ -21,6 +21,7 @@ from keras_rlr.train.run_directory import (
     TENSORBOARD,
     RunDirectory,
     RunDirectoryError,
+    describe_changes,
 )
 
 
@@ -47,6 +48,8 @@ def train_and_evaluate(config, output_dir, strategy=None, flagfile=None):
     """
     strategy = strategy or tf.distribute.get_strategy()
     run = RunDirectory(distribute.worker_output_dir(output_dir))
+    if run.is_finished():
+        return _finished_run(run, config)
     initial_epoch = _prepare(run, config, strategy)
     if flagfile is not None:
         run.write_flags(flagfile)
@@ -76,17 +79,18 @@ def _prepare(run, config, strategy):
                 f"--{field.name} must be one of {field.choices}. "
                 f"Received: {field.name}={value!r}"
             )
-    if run.is_finished():
-        raise RunError(
-            f"{run.path!r} already holds a finished run (summary.json). Choose "
-            "another --output_dir or delete that directory."
-        )
     try:
         run.check_config(schema.to_dict(config))
         initial_epoch = run.resume_epoch()
     except RunDirectoryError as error:
         raise RunError(str(error)) from error
-    run.write_config(schema.to_dict(config))
+    try:
+        run.write_config(schema.to_dict(config))
+    except OSError as error:
+        raise RunError(
+            f"Cannot write the run directory {run.path!r} "
+            f"({error.strerror or error}). Choose a writable --output_dir."
+        ) from error
     if initial_epoch:
         print(
             f"Resuming {run.path} at epoch {initial_epoch + 1}/{config.epochs} "
@@ -94,6 +98,23 @@ def _prepare(run, config, strategy):
         )
     run.truncate_history(initial_epoch)
     return initial_epoch
+
+
+def _finished_run(run, config):
+    """A finished run asked for again: its summary if the settings match
+    (a "rerun until it succeeds" loop ends), else a `RunError` naming them."""
+    try:
+        changed = run.changed_settings(schema.to_dict(config))
+    except RunDirectoryError as error:
+        raise RunError(str(error)) from error
+    if changed:
+        raise RunError(
+            f"{run.path!r} already holds a finished run with other settings "
+            f"({describe_changes(changed)}). Choose another --output_dir or "
+            "delete that directory."
+        )
+    print(f"{run.path} already holds this run, finished: nothing to do.")
+    return run.read_summary()
 
 
 def _train(run, config, strategy, initial_epoch):
