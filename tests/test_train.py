@@ -85,8 +85,23 @@ def test_a_finished_run_is_not_overwritten(tiny_run):
         "--flagfile=configs/quickstart.cfg", f"--output_dir={output_dir}"
     )
     assert result.returncode != 0
-    assert "already holds a finished run" in result.stderr
+    assert "already holds a finished run with other settings" in result.stderr
+    assert "epochs: 4 -> 80" in result.stderr  # names what differs
     assert "Traceback" not in result.stderr
+
+
+def test_the_same_command_on_a_finished_run_exits_0(tiny_run):
+    """A "rerun until it succeeds" loop ends: the run is finished, not redone."""
+    output_dir, _ = tiny_run
+    summary = (output_dir / "summary.json").read_text()
+    result = run_train(
+        f"--flagfile={output_dir.parent / 'tiny.cfg'}",
+        f"--output_dir={output_dir}",
+        "--verbose=0",  # how a run reports is not a setting of the run
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "already holds this run, finished: nothing to do" in result.stdout
+    assert (output_dir / "summary.json").read_text() == summary
 
 
 @pytest.mark.parametrize(

@@ -201,7 +201,9 @@ class RunDirectory:
 
 def describe_changes(changed):
     """`changed_settings`'s result as `name: old -> new, ...`."""
-    return ", ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items())
+    return ", ".join(
+        f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items()
+    )
 
 
 def read_history(path):
