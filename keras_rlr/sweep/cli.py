@@ -57,7 +57,10 @@ def main(argv):
         sweep.write_manifest()
     except sweep_config.SweepError as error:
         sys.exit(f"sweep.py: error: {error}")
-    failed = runner.run_sweep(sweep, runs, parallel=FLAGS.parallel)
+    try:
+        failed = runner.run_sweep(sweep, runs, parallel=FLAGS.parallel)
+    except console.Interrupted as interrupted:  # forwarded to the runs
+        sys.exit(interrupted.exit_code)
     if FLAGS.report and not FLAGS.shard:
         from keras_rlr.report import writer
 

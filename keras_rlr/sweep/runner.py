@@ -6,6 +6,7 @@ its `keras_rlr.train.run_directory.RunDirectory`'s.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -82,9 +83,12 @@ def run_sweep(
                     f"[{done}/{total} done, {len(running)} running, "
                     f"{len(failed)} failed] {_label(run)} {status}"
                 )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        # Forward SIGINT or SIGTERM (`console.Interrupted`): each run stops
+        # at its own last complete backup.
+        signum = getattr(interrupt, "signum", signal.SIGINT)
         for _, process, log, _ in running.values():
-            process.terminate()
+            process.send_signal(signum)
             process.wait()
             log.close()
         say("interrupted: run the same command again to resume")

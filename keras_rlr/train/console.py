@@ -63,6 +63,7 @@ def import_tensorflow():
     they load (unless `TF_CPP_MIN_LOG_LEVEL` is 0 or unset)."""
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") == "0":
         import tensorflow  # noqa: F401
+
         return
     sys.stderr.flush()
     saved = os.dup(2)
@@ -70,7 +71,7 @@ def import_tensorflow():
         os.dup2(captured.fileno(), 2)
         try:
             import tensorflow  # noqa: F401
-        except BaseException:
+        except Exception:  # not an interruption: show why it failed
             os.dup2(saved, 2)
             captured.seek(0)
             sys.stderr.write(captured.read().decode(errors="replace"))
