@@ -1,5 +1,7 @@
 """Dataset loading: the offline datasets and the TFDS path (mocked)."""
 
+import time
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -77,3 +79,20 @@ def test_labels_outside_the_classes_are_rejected():
         datasets.from_arrays((images, [0, 1, 2, 3]), (images, [0, 0, 0, 0]), 3)
     with pytest.raises(ValueError, match="test labels"):
         datasets.from_arrays((images, [0, 1, 2, 2]), (images, [0, -1, 0, 0]), 3)
+
+
+def test_tfds_fails_fast_offline_and_creates_nothing(tmp_path, monkeypatch):
+    missing = tmp_path / "missing"
+    with pytest.raises(RuntimeError, match="does not exist"):
+        datasets.load("cifar10", data_dir=str(missing))
+    assert not missing.exists()
+    # No network: every request goes to a proxy port where nothing listens.
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    start = time.time()
+    with pytest.raises(RuntimeError, match="cannot be downloaded here.*tfds build"):
+        datasets.load("cifar10", data_dir=str(tmp_path))
+    assert time.time() - start < 30  # no retry storm
+    assert list(tmp_path.iterdir()) == []
