@@ -9,6 +9,7 @@ import pytest
 from train_utils import LOGGED_METRICS, run_train, tiny_config
 
 import keras_rlr
+from keras_rlr.train import config as schema
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,38 @@ def test_history_and_summary(tiny_run):
     assert summary["num_random_labels"] == 10 and summary["chance"] == 0.1
     for name in expected:
         assert summary[name] == pytest.approx(float(rows[-1][name]))
+
+
+def test_tensorboard_hparams_hold_the_settings_and_final_metrics(tiny_run):
+    """What TensorBoard's HParams dashboard reads, read back from the events."""
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.plugins.hparams import metadata
+    from tensorboard.util import tensor_util
+
+    output_dir, _ = tiny_run
+    events = event_accumulator.EventAccumulator(str(output_dir / "tensorboard"))
+    events.Reload()
+    content = events.PluginTagToContent(metadata.PLUGIN_NAME)
+    start = metadata.parse_session_start_info_plugin_data(
+        content[metadata.SESSION_START_INFO_TAG]
+    )
+    hparams = {name: value.ListFields()[0][1] for name, value in start.hparams.items()}
+    config = json.loads((output_dir / "config.json").read_text())
+    assert hparams["reg_lambda"] == 0.5 and hparams["dataset"] == "digits"
+    assert hparams["augment"] is True and hparams["epochs"] == 4
+    assert "output_dir" not in hparams and "verbose" not in hparams
+    assert set(hparams) == {
+        name for name in config if name not in schema.NOT_SETTINGS
+    } - {name for name, value in config.items() if value is None}
+    experiment = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
+    tags = {m.name.tag for m in experiment.metric_infos}
+    summary = json.loads((output_dir / "summary.json").read_text())
+    assert {"val_accuracy", "train_random_label_accuracy"} <= tags
+    for tag in tags:
+        (scalar,) = events.Tensors(tag)
+        assert scalar.step == 4
+        value = tensor_util.make_ndarray(scalar.tensor_proto)
+        assert float(value) == pytest.approx(summary[tag])
 
 
 def test_saved_model_loads_with_its_settings(tiny_run):

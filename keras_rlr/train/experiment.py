@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from keras_rlr import data, export
 from keras_rlr.callbacks import BackupAndRestore, TrainSetEvaluation
-from keras_rlr.train import builders, distribute, leak_control, plots
+from keras_rlr.train import builders, distribute, hparams, leak_control, plots
 from keras_rlr.train import config as schema
 from keras_rlr.train.run_directory import (
     CURVES,
@@ -179,6 +179,7 @@ def _train(run, config, strategy, initial_epoch):
         title=f"{config.model} on {config.dataset}, R={config.num_random_labels}, "
         f"lambda={config.reg_lambda:g}",
     )
+    hparams.write(run.file(TENSORBOARD), config, summary)
     run.write_summary(summary)  # last: it marks the run finished
     run.remove_backup()
     print(format_summary(summary, run.path))
