@@ -6,8 +6,11 @@ r"""Run a sweep: every grid point x seed of a sweep config, as training runs.
 Wiring only: the format and the logic live in `keras_rlr.sweep`. Started again,
 it skips finished runs and resumes interrupted ones. Unless --shard is given, it
 ends by writing the report (`keras_rlr.report`) into the sweep directory.
+In a Slurm job array (`configs/slurm/sweep_array.sbatch`) each task takes its
+shard from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT.
 """
 
+import os
 import sys
 
 from absl import flags
@@ -22,7 +25,9 @@ flags.DEFINE_string(
     "shard",
     None,
     "i/n: run only this machine's slice (every n-th run from the i-th, 0 <= i < n) "
-    "to spread a sweep over n machines sharing --output_dir.",
+    "to spread a sweep over n machines sharing --output_dir. Default in a Slurm "
+    "job array: the task's place in the array (SLURM_ARRAY_TASK_ID, "
+    "SLURM_ARRAY_TASK_COUNT).",
 )
 flags.DEFINE_string("output_dir", None, "Overrides the config's --output_dir.")
 flags.DEFINE_list("seeds", None, "Overrides the config's --seeds, e.g. 0,1,2,3,4.")
@@ -49,8 +54,9 @@ def main(argv):
         )
         sweep = grid.expand(config)
         runs = sweep.runs
-        if FLAGS.shard:
-            runs = grid.shard(runs, *grid.parse_shard(FLAGS.shard))
+        shard = FLAGS.shard or grid.shard_from_slurm(os.environ)
+        if shard:
+            runs = grid.shard(runs, *grid.parse_shard(shard))
         if FLAGS.list:
             print(runner.describe(sweep, runs))
             return
@@ -61,7 +67,7 @@ def main(argv):
         failed = runner.run_sweep(sweep, runs, parallel=FLAGS.parallel)
     except console.Interrupted as interrupted:  # forwarded to the runs
         sys.exit(interrupted.exit_code)
-    if FLAGS.report and not FLAGS.shard:
+    if FLAGS.report and not shard:
         from keras_rlr.report import writer
 
         paths = writer.write_report(config.output_dir)
