@@ -85,6 +85,7 @@ def test_tensorboard_hparams_hold_the_settings_and_final_metrics(tiny_run):
     start = metadata.parse_session_start_info_plugin_data(
         content[metadata.SESSION_START_INFO_TAG]
     )
+    assert start.group_name == f"{output_dir.parent.name}/{output_dir.name}"
     hparams = {name: value.ListFields()[0][1] for name, value in start.hparams.items()}
     config = json.loads((output_dir / "config.json").read_text())
     assert hparams["reg_lambda"] == 0.5 and hparams["dataset"] == "digits"
@@ -93,10 +94,11 @@ def test_tensorboard_hparams_hold_the_settings_and_final_metrics(tiny_run):
     assert set(hparams) == {
         name for name in config if name not in schema.NOT_SETTINGS
     } - {name for name, value in config.items() if value is None}
-    experiment = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
-    tags = {m.name.tag for m in experiment.metric_infos}
+    # The final metrics: scalars beside the settings, at the last epoch.
     summary = json.loads((output_dir / "summary.json").read_text())
-    assert {"val_accuracy", "train_random_label_accuracy"} <= tags
+    tags = set(events.Tags()["tensors"]) - {metadata.SESSION_START_INFO_TAG}
+    assert {"val_accuracy", "train_random_label_accuracy", "loss"} <= tags
+    assert tags <= set(summary) - {"epoch", "chance", "num_random_labels"}
     for tag in tags:
         (scalar,) = events.Tensors(tag)
         assert scalar.step == 4

@@ -5,6 +5,7 @@ parsing flags, importable and testable. What it writes is listed in
 `keras_rlr.train.run_directory`.
 """
 
+import os
 import time
 
 import keras
@@ -179,11 +180,17 @@ def _train(run, config, strategy, initial_epoch):
         title=f"{config.model} on {config.dataset}, R={config.num_random_labels}, "
         f"lambda={config.reg_lambda:g}",
     )
-    hparams.write(run.file(TENSORBOARD), config, summary)
+    hparams.write(run.file(TENSORBOARD), config, summary, name=_trial_name(run))
     run.write_summary(summary)  # last: it marks the run finished
     run.remove_backup()
     print(format_summary(summary, run.path))
     return summary
+
+
+def _trial_name(run):
+    """`<point>/seed_<S>` for a sweep's run: its directory's last two parts."""
+    path = os.path.normpath(os.path.abspath(run.path))
+    return os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
 
 
 def format_summary(summary, output_dir):

@@ -41,16 +41,15 @@ def metrics(summary):
     }
 
 
-def write(log_dir, config, summary):
-    """Writes the run's settings and final metrics (step: its last epoch)."""
+def write(log_dir, config, summary, name=None):
+    """Writes the run's settings and final metrics (step: its last epoch);
+    `name` is its row's "Trial ID" (default: a hash of the settings)."""
     values = settings(config)
     final = metrics(summary)
     with tf.summary.create_file_writer(log_dir).as_default():
-        # The same in every run of a sweep: TensorBoard reads any one of them.
-        hp.hparams_config(
-            hparams=[hp.HParam(name) for name in values],
-            metrics=[hp.Metric(tag) for tag in final],
-        )
-        hp.hparams(values)
+        # No `hp.hparams_config`: TensorBoard then builds the sweep's table from
+        # all its runs, with each setting's values and whether they differ
+        # (one run's config would only know its own values).
+        hp.hparams(values, trial_id=name)
         for tag, value in final.items():
             tf.summary.scalar(tag, value, step=config.epochs)
