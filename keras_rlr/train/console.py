@@ -14,7 +14,8 @@
   `Interrupted` in the main thread, once; `main` reports it in one line and
   `run_app` exits `128 + signal` (130, 143), without a traceback.
 
-`reject_arguments` turns a stray positional argument into one line. Imports
+A refused flag and a stray positional argument (`reject_arguments`) are one
+line each. Imports
 no TensorFlow.
 """
 
@@ -23,7 +24,7 @@ import signal
 import sys
 import tempfile
 
-from absl import app
+from absl import app, flags
 
 HELP_FLAGS = ("--help", "--helpshort", "--helpfull", "--helpxml", "-?")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -48,7 +49,7 @@ def run_app(main, program):
     for signum in SIGNALS:
         signal.signal(signum, _raise_interrupted)
     try:
-        app.run(main, argv=argv)
+        app.run(main, argv=argv, flags_parser=_flags_parser(program))
     except SystemExit as exit:
         if asked_for_help and exit.code == 1:
             sys.exit(0)
@@ -89,6 +90,18 @@ def reject_arguments(argv, program):
             f"{program}: error: unexpected argument(s) {' '.join(argv[1:])}: "
             f"every setting is a --flag (see {program} --help)."
         )
+
+
+def _flags_parser(program):
+    """absl's parser, but a refused flag is one line (absl adds a second)."""
+
+    def parse(argv):
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as error:
+            sys.exit(f"{program}: error: {error} (see {program} --help)")
+
+    return parse
 
 
 def _raise_interrupted(signum, frame):
