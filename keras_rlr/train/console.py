@@ -15,8 +15,7 @@
   `run_app` exits `128 + signal` (130, 143), without a traceback.
 
 A refused flag and a stray positional argument (`reject_arguments`) are one
-line each. Imports
-no TensorFlow.
+line each. Imports no TensorFlow.
 """
 
 import os
