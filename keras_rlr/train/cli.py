@@ -57,6 +57,8 @@ def _interrupted(interrupted, config, output_dir):
         completed = RunDirectory(output_dir).resume_epoch()
     except RunDirectoryError:
         completed = 0
+    if sys.stdout.isatty():  # end the progress bar's line
+        print(flush=True)
     print(
         f"train.py: interrupted at epoch {min(completed + 1, config.epochs)}; "
         "run the same command to resume",

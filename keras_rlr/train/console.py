@@ -12,7 +12,10 @@
   the import fails);
 - SIGINT and SIGTERM (what Slurm and Kubernetes send before preemption) raise
   `Interrupted` in the main thread, once; `main` reports it in one line and
-  `run_app` exits `128 + signal` (130, 143), without a traceback.
+  `run_app` exits `128 + signal` (130, 143), without a traceback. While
+  `defer_signals()` is on (training) a signal is only recorded, and
+  `raise_pending()` raises it at a safe point: never while a backup is being
+  written.
 
 A refused flag and a stray positional argument (`reject_arguments`) are one
 line each. Imports no TensorFlow.
@@ -103,9 +106,27 @@ def _flags_parser(program):
     return parse
 
 
+_state = {"defer": False, "pending": None}
+
+
+def defer_signals(defer=True):
+    """While on, SIGINT and SIGTERM are recorded; `raise_pending` raises them."""
+    _state["defer"] = defer
+
+
+def raise_pending():
+    """Raises `Interrupted` if a signal arrived inside `deferred_signals`."""
+    if _state["pending"] is not None:
+        signum, _state["pending"] = _state["pending"], None
+        raise Interrupted(signum)
+
+
 def _raise_interrupted(signum, frame):
     # Once: a second Ctrl-C (or the sweep forwarding the first) must not
     # interrupt the clean-up that the first one started.
     for other in SIGNALS:
         signal.signal(other, signal.SIG_IGN)
+    if _state["defer"]:
+        _state["pending"] = signum
+        return
     raise Interrupted(signum)

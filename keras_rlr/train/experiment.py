@@ -13,7 +13,14 @@ import tensorflow as tf
 
 from keras_rlr import data, export
 from keras_rlr.callbacks import BackupAndRestore, TrainSetEvaluation
-from keras_rlr.train import builders, distribute, hparams, leak_control, plots
+from keras_rlr.train import (
+    builders,
+    distribute,
+    hparams,
+    interrupt,
+    leak_control,
+    plots,
+)
 from keras_rlr.train import config as schema
 from keras_rlr.train.run_directory import (
     CURVES,
@@ -142,6 +149,7 @@ def _train(run, config, strategy, initial_epoch):
             run.backup_dir, double_checkpoint=True, delete_checkpoint=False
         ),
         keras.callbacks.TerminateOnNaN(),
+        interrupt.StopAtSafePoints(),  # last: after the backup
     ]
     start = time.time()
     if inputs.train is not None:
