@@ -5,7 +5,8 @@ tail of layers from a split point to the output, make the feature extractor
 (the classifier up to the tail's input), the class head (fresh layers holding
 the tail's weights, returning logits) and `C` fused fresh copies of the tail
 (`CopiedHeads`). Walking the graph reads Keras's `_keras_history` and
-`_inbound_nodes`: private attributes, kept to this module.
+`_inbound_nodes`: private attributes, kept to this module. A `Sequential`
+model is first rebuilt as a functional model over the same layers.
 """
 
 import collections
@@ -35,6 +36,8 @@ def split_classifier(
         `Parts(feature_extractor, class_head, random_heads, num_classes)`;
         `class_head` is None with `single_output`.
     """
+    if isinstance(classifier, keras.Sequential):
+        classifier = _as_functional(classifier)
     tail, tail_input = _split(classifier, split_layer)
     last = tail[-1]
     num_classes = int(last.units)
@@ -78,8 +81,11 @@ def _split(classifier, split_layer):
         classifier, "_operations", None
     ):
         raise ValueError(
-            "from_classifier needs a functional keras.Model (built with "
-            f"keras.Input). Received: classifier={classifier!r}"
+            "from_classifier splits a functional or Sequential Keras model: the "
+            "layers of a subclassed model's call() cannot be cut apart. Build "
+            "the classifier as keras.Model(inputs, outputs), or pass its parts "
+            "to RandomLabelModel(feature_extractor=..., num_classes=...). "
+            f"Received: classifier={classifier!r}"
         )
     if len(classifier.inputs) != 1 or len(classifier.outputs) != 1:
         raise ValueError(
@@ -131,6 +137,22 @@ def _split(classifier, split_layer):
             f"probabilities. Received: activation={last.get_config()['activation']!r}"
         )
     return tail, tensor
+
+
+def _as_functional(sequential):
+    """The same layers (and weights) as a functional model, whose graph can be
+    walked."""
+    if not sequential.built or not sequential.layers:
+        raise ValueError(
+            f"The Sequential model {sequential.name!r} has no input shape yet. "
+            "Start it with keras.Input(shape) or call its build(input_shape) "
+            "first."
+        )
+    inputs = keras.Input(batch_shape=sequential.input_shape)
+    x = inputs
+    for layer in sequential.layers:
+        x = layer(x)
+    return keras.Model(inputs, x, name=sequential.name)
 
 
 def _is_softmax(layer):

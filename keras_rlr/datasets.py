@@ -22,10 +22,15 @@ Names:
   linear function of the pixels (learnable, made by the code).
 """
 
+import contextlib
 import dataclasses
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 LOCAL_DATASETS = ("digits", "digits32", "mnist1d", "synthetic")
 # Datasets whose labels survive a horizontal flip.
@@ -154,6 +159,60 @@ def _digits(size=8):
     )
 
 
+def _check_downloadable(tfds, name, data_dir):
+    """Fails in seconds, creating nothing, where TFDS would retry a download for
+    minutes and leave directories behind: the dataset's source cannot be
+    reached."""
+    builder = tfds.builder(name, data_dir=data_dir)
+    for url in list(builder.url_infos or ())[:1]:
+        try:  # Any answer, even an HTTP error, means the network is there.
+            request = urllib.request.Request(url, method="HEAD")
+            urllib.request.build_opener().open(request, timeout=5).close()
+        except urllib.error.HTTPError:
+            pass
+        except (OSError, ValueError) as error:
+            raise RuntimeError(
+                f"The TFDS dataset {name!r} is not prepared in "
+                f"{str(builder.data_dir_root)!r} and cannot be downloaded here "
+                f"({urllib.parse.urlsplit(url).hostname}: {error}). Run `tfds "
+                f"build {name} --data_dir DIR` on a machine that can download and "
+                "pass --data_dir DIR."
+            ) from None
+
+
+@contextlib.contextmanager
+def _absl_verbosity(level):
+    previous = logging.get_verbosity()
+    logging.set_verbosity(level)
+    try:
+        yield
+    finally:
+        logging.set_verbosity(previous)
+
+
+def _tfds_load(tfds, name, data_dir, download):
+    try:
+        return tfds.load(
+            name,
+            split=["train", "test"],
+            data_dir=data_dir,
+            as_supervised=True,
+            shuffle_files=False,  # canonical order: positions are identities
+            with_info=True,
+            download=download,
+        )
+    except AssertionError:  # download=False: "could not find data"
+        raise
+    except Exception as error:  # noqa: BLE001 (network, disk, missing split...)
+        raise RuntimeError(
+            f"Could not load the TFDS dataset {name!r} (data_dir={data_dir!r}): "
+            f"{type(error).__name__}: {error}. It needs 'train' and 'test' splits "
+            "of (image, label). Where this machine cannot download, run "
+            f"`tfds build {name} --data_dir DIR` on one that can and pass "
+            "--data_dir DIR."
+        ) from error
+
+
 def _mnist1d():
     """MNIST-1D from the `mnist1d` package's generator (no download): its
     default arguments, the standard 4,000/1,000 split with seed 42."""
@@ -182,23 +241,17 @@ def _tfds(name, data_dir):
             f"Unknown dataset {name!r}: expected 'digits', 'synthetic' or a TFDS "
             "name such as 'cifar100', 'cifar10', 'mnist'."
         )
-    try:
-        (train, test), info = tfds.load(
-            name,
-            split=["train", "test"],
-            data_dir=data_dir,
-            as_supervised=True,
-            shuffle_files=False,  # canonical order: positions are identities
-            with_info=True,
+    if data_dir is not None and not tf.io.gfile.isdir(data_dir):
+        raise RuntimeError(  # TFDS would create it, typo or not
+            f"--data_dir {data_dir!r} does not exist. Create it, or pass the "
+            f"directory where `tfds build {name} --data_dir DIR` prepared it."
         )
-    except Exception as error:  # noqa: BLE001 (network, disk, missing split...)
-        raise RuntimeError(
-            f"Could not load the TFDS dataset {name!r} (data_dir={data_dir!r}): "
-            f"{type(error).__name__}: {error}. It needs 'train' and 'test' splits "
-            "of (image, label). Where this machine cannot download, run "
-            f"`tfds build {name} --data_dir DIR` on one that can and pass "
-            "--data_dir DIR."
-        ) from error
+    try:
+        with _absl_verbosity(logging.ERROR):  # not "Variant folder ... has no"
+            (train, test), info = _tfds_load(tfds, name, data_dir, download=False)
+    except AssertionError:  # not prepared in data_dir: TFDS downloads it
+        _check_downloadable(tfds, name, data_dir)
+        (train, test), info = _tfds_load(tfds, name, data_dir, download=True)
 
     def read(ds):
         return ds.map(

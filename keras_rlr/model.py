@@ -197,8 +197,8 @@ class RandomLabelModel(keras.Model):
         extractor is then the identity, with no weights.
 
         Args:
-            classifier: a functional `keras.Model` with one input and one
-                output, `(batch, C)`.
+            classifier: a functional (or built `Sequential`) `keras.Model`
+                with one input and one output, `(batch, C)`.
             split_layer: name of the first layer of the tail (default: the last
                 `Dense` layer, i.e. the split sits at its input). The tail from
                 it to the output must be a chain (no layer with several inputs)

@@ -1,5 +1,7 @@
 """Dataset loading: the offline datasets and the TFDS path (mocked)."""
 
+import time
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -127,3 +129,20 @@ def test_digits32_is_the_digits_resized():
         assert x32.shape == (len(x8), 32, 32, 1)
         np.testing.assert_array_equal(y32, y8)  # the same split, same order
         np.testing.assert_allclose(x32, _bilinear(x8, 32), atol=1e-5)
+
+
+def test_tfds_fails_fast_offline_and_creates_nothing(tmp_path, monkeypatch):
+    missing = tmp_path / "missing"
+    with pytest.raises(RuntimeError, match="does not exist"):
+        datasets.load("cifar10", data_dir=str(missing))
+    assert not missing.exists()
+    # No network: every request goes to a proxy port where nothing listens.
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    start = time.time()
+    with pytest.raises(RuntimeError, match="cannot be downloaded here.*tfds build"):
+        datasets.load("cifar10", data_dir=str(tmp_path))
+    assert time.time() - start < 30  # no retry storm
+    assert list(tmp_path.iterdir()) == []

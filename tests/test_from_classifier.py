@@ -75,6 +75,44 @@ def test_bad_splits_name_the_layer():
         keras_rlr.RandomLabelModel.from_classifier(L.Dense(3))
 
 
+def test_sequential_is_split_like_the_functional_model():
+    functional = small_classifier()
+    sequential = keras.Sequential(
+        [keras.Input((6, 6, 2)), *functional.layers[1:]], name="seq"
+    )
+    x = images()
+    model = keras_rlr.RandomLabelModel.from_classifier(
+        sequential, split_layer="fc1", num_random_labels=R
+    )
+    assert [layer.name for layer in model.class_head.layers[1:]] == [
+        "fc1",
+        "predictions",
+    ]
+    np.testing.assert_allclose(
+        keras.ops.softmax(model(x)).numpy(), functional(x), rtol=1e-5, atol=1e-6
+    )
+    assert model.random_label_logits(x).shape == (5, C, R)
+
+    unbuilt = keras.Sequential([L.Dense(8), L.Dense(C)], name="unbuilt")
+    with pytest.raises(ValueError, match="'unbuilt' has no input shape yet"):
+        keras_rlr.RandomLabelModel.from_classifier(unbuilt)
+
+
+def test_subclassed_model_is_told_what_to_do():
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = L.Dense(C)
+
+        def call(self, x):
+            return self.dense(x)
+
+    classifier = Subclassed()
+    classifier(np.ones((1, 4), np.float32))
+    with pytest.raises(ValueError, match=r"keras.Model\(inputs, outputs\)"):
+        keras_rlr.RandomLabelModel.from_classifier(classifier)
+
+
 def test_keras_applications_model():
     classifier = keras.applications.MobileNetV2(
         weights=None, input_shape=(32, 32, 3), classes=C, alpha=0.35

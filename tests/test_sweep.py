@@ -15,6 +15,7 @@ from keras_rlr.sweep import config as sweep_config
 from keras_rlr.sweep import grid, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SBATCH = os.path.join(ROOT, "configs", "slurm", "sweep_array.sbatch")
 
 CONFIG = """\
 # python sweep.py --config=CONFIG
@@ -165,6 +166,48 @@ def test_shards_partition_the_runs(tmp_path, in_root):
         flat = [(r.point, r.seed) for part in shards for r in part]
         assert sorted(flat) == sorted((r.point, r.seed) for r in runs)
         assert max(map(len, shards)) - min(map(len, shards)) <= 1
+
+
+def test_slurm_array_tasks_are_the_shards(tmp_path):
+    """configs/slurm/sweep_array.sbatch as Slurm runs it: each array task
+    lists exactly its --shard's runs, and the tasks cover the sweep."""
+    config = tmp_path / "t.cfg"
+    config.write_text(CONFIG.format(out=tmp_path / "sweep"))
+    shards = [
+        _run_cli(f"--config={config}", "--list", f"--shard={i}/3") for i in range(3)
+    ]
+    assert all(r.returncode == 0 for r in shards), shards[0].stderr
+    env = dict(
+        os.environ,
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+        SLURM_SUBMIT_DIR=ROOT,
+        SLURM_ARRAY_TASK_MIN="1",  # --array=1-3
+        SLURM_ARRAY_TASK_COUNT="3",
+    )
+
+    def task(task_id, *args):
+        return subprocess.run(
+            ["bash", SBATCH, str(config), "--list", *args],
+            cwd=tmp_path,  # Slurm runs a copy; it goes to SLURM_SUBMIT_DIR
+            env=dict(env, SLURM_ARRAY_TASK_ID=task_id),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    listed = []
+    for i in range(3):
+        result = task(str(i + 1))
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout == shards[i].stdout
+        listed += result.stdout.splitlines()
+    assert len(listed) == len(set(listed)) == len(_sweep(tmp_path).runs)
+    # An explicit --shard wins over the array's.
+    assert task("1", "--shard=2/3").stdout == shards[2].stdout
+    result = task("first")
+    assert result.returncode != 0
+    assert "SLURM_ARRAY_TASK_ID='first'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_runner_skips_finished_resumes_interrupted_and_reports_failures(

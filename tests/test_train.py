@@ -9,6 +9,7 @@ import pytest
 from train_utils import LOGGED_METRICS, run_train, tiny_config
 
 import keras_rlr
+from keras_rlr.train import config as schema
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,40 @@ def test_history_and_summary(tiny_run):
         assert summary[name] == pytest.approx(float(rows[-1][name]))
 
 
+def test_tensorboard_hparams_hold_the_settings_and_final_metrics(tiny_run):
+    """What TensorBoard's HParams dashboard reads, read back from the events."""
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.plugins.hparams import metadata
+    from tensorboard.util import tensor_util
+
+    output_dir, _ = tiny_run
+    events = event_accumulator.EventAccumulator(str(output_dir / "tensorboard"))
+    events.Reload()
+    content = events.PluginTagToContent(metadata.PLUGIN_NAME)
+    start = metadata.parse_session_start_info_plugin_data(
+        content[metadata.SESSION_START_INFO_TAG]
+    )
+    assert start.group_name == f"{output_dir.parent.name}/{output_dir.name}"
+    hparams = {name: value.ListFields()[0][1] for name, value in start.hparams.items()}
+    config = json.loads((output_dir / "config.json").read_text())
+    assert hparams["reg_lambda"] == 0.5 and hparams["dataset"] == "digits"
+    assert hparams["augment"] is True and hparams["epochs"] == 4
+    assert "output_dir" not in hparams and "verbose" not in hparams
+    assert set(hparams) == {
+        name for name in config if name not in schema.NOT_SETTINGS
+    } - {name for name, value in config.items() if value is None}
+    # The final metrics: scalars beside the settings, at the last epoch.
+    summary = json.loads((output_dir / "summary.json").read_text())
+    tags = set(events.Tags()["tensors"]) - {metadata.SESSION_START_INFO_TAG}
+    assert {"val_accuracy", "train_random_label_accuracy", "loss"} <= tags
+    assert tags <= set(summary) - {"epoch", "chance", "num_random_labels"}
+    for tag in tags:
+        (scalar,) = events.Tensors(tag)
+        assert scalar.step == 4
+        value = tensor_util.make_ndarray(scalar.tensor_proto)
+        assert float(value) == pytest.approx(summary[tag])
+
+
 def test_saved_model_loads_with_its_settings(tiny_run):
     output_dir, _ = tiny_run
     model = keras.saving.load_model(output_dir / "model.keras")
@@ -85,8 +120,23 @@ def test_a_finished_run_is_not_overwritten(tiny_run):
         "--flagfile=configs/quickstart.cfg", f"--output_dir={output_dir}"
     )
     assert result.returncode != 0
-    assert "already holds a finished run" in result.stderr
+    assert "already holds a finished run with other settings" in result.stderr
+    assert "epochs: 4 -> 80" in result.stderr  # names what differs
     assert "Traceback" not in result.stderr
+
+
+def test_the_same_command_on_a_finished_run_exits_0(tiny_run):
+    """A "rerun until it succeeds" loop ends: the run is finished, not redone."""
+    output_dir, _ = tiny_run
+    summary = (output_dir / "summary.json").read_text()
+    result = run_train(
+        f"--flagfile={output_dir.parent / 'tiny.cfg'}",
+        f"--output_dir={output_dir}",
+        "--verbose=0",  # how a run reports is not a setting of the run
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "already holds this run, finished: nothing to do" in result.stdout
+    assert (output_dir / "summary.json").read_text() == summary
 
 
 @pytest.mark.parametrize(

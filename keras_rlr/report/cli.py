@@ -9,7 +9,9 @@ Wiring only: the tables, plots and findings live in `keras_rlr.report`. Writes
 
 import sys
 
-from absl import app, flags
+from absl import flags
+
+from keras_rlr.train import console
 
 FLAGS = flags.FLAGS
 
@@ -20,8 +22,7 @@ flags.mark_flag_as_required("sweep_dir")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    console.reject_arguments(argv, "report.py")
     from keras_rlr.report import figures, results, writer
 
     try:
@@ -42,4 +43,4 @@ def main(argv):
 
 def run():
     """The console entry point (`keras-rlr-report`)."""
-    app.run(main)
+    console.run_app(main, "report.py")

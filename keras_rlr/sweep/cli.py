@@ -6,11 +6,16 @@ r"""Run a sweep: every grid point x seed of a sweep config, as training runs.
 Wiring only: the format and the logic live in `keras_rlr.sweep`. Started again,
 it skips finished runs and resumes interrupted ones. Unless --shard is given, it
 ends by writing the report (`keras_rlr.report`) into the sweep directory.
+In a Slurm job array (`configs/slurm/sweep_array.sbatch`) each task takes its
+shard from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT.
 """
 
+import os
 import sys
 
-from absl import app, flags
+from absl import flags
+
+from keras_rlr.train import console
 
 FLAGS = flags.FLAGS
 
@@ -20,7 +25,9 @@ flags.DEFINE_string(
     "shard",
     None,
     "i/n: run only this machine's slice (every n-th run from the i-th, 0 <= i < n) "
-    "to spread a sweep over n machines sharing --output_dir.",
+    "to spread a sweep over n machines sharing --output_dir. Default in a Slurm "
+    "job array: the task's place in the array (SLURM_ARRAY_TASK_ID, "
+    "SLURM_ARRAY_TASK_COUNT).",
 )
 flags.DEFINE_string("output_dir", None, "Overrides the config's --output_dir.")
 flags.DEFINE_list("seeds", None, "Overrides the config's --seeds, e.g. 0,1,2,3,4.")
@@ -36,8 +43,7 @@ flags.mark_flag_as_required("config")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    console.reject_arguments(argv, "sweep.py")
     from keras_rlr.sweep import config as sweep_config
     from keras_rlr.sweep import grid, runner
     from keras_rlr.train.run_directory import RunDirectoryError
@@ -49,13 +55,14 @@ def main(argv):
         )
         sweep = grid.expand(config)
         runs = sweep.runs
-        if FLAGS.shard:
-            runs = grid.shard(runs, *grid.parse_shard(FLAGS.shard))
+        shard = FLAGS.shard or grid.shard_from_slurm(os.environ)
+        if shard:
+            runs = grid.shard(runs, *grid.parse_shard(shard))
         if FLAGS.list:
             print(runner.describe(sweep, runs))
             return
         # One sweep process per directory; --shard processes share it.
-        lock = runner.lock_sweep(sweep, shared=bool(FLAGS.shard))  # noqa: F841
+        lock = runner.lock_sweep(sweep, shared=bool(shard))  # noqa: F841
         sweep.write_manifest()
     except sweep_config.SweepError as error:
         sys.exit(f"sweep.py: error: {error}")
@@ -66,8 +73,11 @@ def main(argv):
             f"sweep.py: error: cannot write {error.filename} ({error.strerror}). "
             "Free space on that disk (or fix its permissions) and run it again."
         )
-    failed = runner.run_sweep(sweep, runs, parallel=FLAGS.parallel)
-    if FLAGS.report and not FLAGS.shard:
+    try:
+        failed = runner.run_sweep(sweep, runs, parallel=FLAGS.parallel)
+    except console.Interrupted as interrupted:  # forwarded to the runs
+        sys.exit(interrupted.exit_code)
+    if FLAGS.report and not shard:
         from keras_rlr.report import writer
         from keras_rlr.report.results import ReportError
 
@@ -86,4 +96,4 @@ def main(argv):
 
 def run():
     """The console entry point (`keras-rlr-sweep`)."""
-    app.run(main)
+    console.run_app(main, "sweep.py")

@@ -11,7 +11,7 @@ A point is named by the grid values that differ from the base (`dropout=0.25`;
 once. Values are checked and made canonical against the run schema
 (`keras_rlr.train.config`), read in-process; flagfiles are resolved by absl's
 own parser. `--shard=i/n` keeps every n-th run of the sweep's stable order,
-starting at the i-th.
+starting at the i-th; in a Slurm job array each task is its own shard.
 """
 
 import dataclasses
@@ -246,6 +246,31 @@ def parse_shard(spec):
             f"0), e.g. --shard=0/3. Received: shard={spec!r}"
         )
     return int(match.group(1)), int(match.group(2))
+
+
+def shard_from_slurm(environ):
+    """The `"i/n"` shard of a Slurm job-array task, or None outside an array.
+
+    Task `i` of `n` is the task's position in the array: `(SLURM_ARRAY_TASK_ID
+    - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP` of
+    `SLURM_ARRAY_TASK_COUNT`, so `--array=0-3` and `--array=1-4` both make
+    four shards.
+    """
+    if "SLURM_ARRAY_TASK_ID" not in environ:
+        return None
+    names = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT")
+    try:
+        task, count = (int(environ[name]) for name in names)
+        first = int(environ.get("SLURM_ARRAY_TASK_MIN", 0))
+        step = int(environ.get("SLURM_ARRAY_TASK_STEP", 1))
+    except (KeyError, ValueError):
+        raise SweepError(
+            "A Slurm array task needs SLURM_ARRAY_TASK_ID and "
+            "SLURM_ARRAY_TASK_COUNT as integers (sbatch --array sets both); "
+            "or pass --shard=i/n. Received: "
+            + ", ".join(f"{name}={environ.get(name)!r}" for name in names)
+        ) from None
+    return f"{(task - first) // max(step, 1)}/{count}"
 
 
 def shard(runs, index, count):

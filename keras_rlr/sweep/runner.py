@@ -121,9 +121,12 @@ def run_sweep(
                     f"[{done}/{total} done, {len(running)} running, "
                     f"{len(failed)} failed] {_label(run)} {status}"
                 )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        # Forward SIGINT or SIGTERM (`console.Interrupted`): each run stops
+        # at its own last complete backup.
+        signum = getattr(interrupt, "signum", signal.SIGINT)
         for _, process, log, _ in running.values():
-            process.terminate()
+            process.send_signal(signum)
             process.wait()
             log.close()
         say("interrupted: run the same command again to resume")

@@ -73,7 +73,10 @@ def setting(
 
 
 def _known_dataset(name):
-    from keras_rlr import datasets  # TFDS's registry: imports TensorFlow
+    from keras_rlr.train import console
+
+    console.import_tensorflow()  # quietly, before TFDS's registry imports it
+    from keras_rlr import datasets
 
     return datasets.available(name)
 
@@ -290,7 +293,12 @@ class Config:
         RUN,
     )
     verbose: int = setting(
-        1, "0: silent, 1: progress bar, 2: one line per epoch.", RUN, lower=0
+        1,
+        "0: silent, 1: progress bar (one line per epoch where output is not a "
+        "terminal), 2: one line per epoch.",
+        RUN,
+        lower=0,
+        upper=2,
     )
 
 

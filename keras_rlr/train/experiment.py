@@ -5,6 +5,7 @@ parsing flags, importable and testable. What it writes is listed in
 `keras_rlr.train.run_directory`.
 """
 
+import os
 import time
 
 import keras
@@ -20,6 +21,8 @@ from keras_rlr.callbacks import (
 from keras_rlr.train import (
     builders,
     distribute,
+    hparams,
+    interrupt,
     leak_control,
     memorization_report,
     plots,
@@ -36,6 +39,7 @@ from keras_rlr.train.run_directory import (
     TENSORBOARD,
     RunDirectory,
     RunDirectoryError,
+    describe_changes,
 )
 
 
@@ -71,6 +75,8 @@ def train_and_evaluate(config, output_dir, strategy=None, flagfile=None):
         raise RunError(_os_error_text(error, run)) from error
     previous_policy = keras.mixed_precision.global_policy()
     try:
+        if run.is_finished():
+            return _finished_run(run, config)
         initial_epoch, backup = _prepare(run, config, strategy)
         if flagfile is not None:
             run.write_flags(flagfile)
@@ -111,11 +117,6 @@ def _prepare(run, config, strategy):
                 f"Received: {field.name}={value!r}"
             )
     state = run.state()
-    if state == "finished":
-        raise RunError(
-            f"{run.path!r} already holds a finished run (summary.json). Choose "
-            "another --output_dir or delete that directory."
-        )
     try:
         if state == "corrupt":
             run.read_summary()  # raises, naming the file
@@ -132,7 +133,13 @@ def _prepare(run, config, strategy):
     for path, error in corrupt:
         print(f"The backup {path} is corrupt ({error}); using the previous one.")
     initial_epoch = backup.epoch if backup else 0
-    run.write_config(schema.to_dict(config))
+    try:
+        run.write_config(schema.to_dict(config))
+    except OSError as error:
+        raise RunError(
+            f"Cannot write the run directory {run.path!r} "
+            f"({error.strerror or error}). Choose a writable --output_dir."
+        ) from error
     if initial_epoch:
         print(
             f"Resuming {run.path} at epoch {initial_epoch + 1}/{config.epochs} "
@@ -141,6 +148,23 @@ def _prepare(run, config, strategy):
     # From the backup, never trimmed in place: a crash may have left anything.
     run.rebuild_history(backup)
     return initial_epoch, backup
+
+
+def _finished_run(run, config):
+    """A finished run asked for again: its summary if the settings match
+    (a "rerun until it succeeds" loop ends), else a `RunError` naming them."""
+    try:
+        changed = run.changed_settings(schema.to_dict(config))
+    except RunDirectoryError as error:
+        raise RunError(str(error)) from error
+    if changed:
+        raise RunError(
+            f"{run.path!r} already holds a finished run with other settings "
+            f"({describe_changes(changed)}). Choose another --output_dir or "
+            "delete that directory."
+        )
+    print(f"{run.path} already holds this run, finished: nothing to do.")
+    return run.read_summary()
 
 
 def _train(run, config, strategy, initial_epoch, backup):
@@ -170,6 +194,7 @@ def _train(run, config, strategy, initial_epoch, backup):
         # After the logs are written: a backup means its epoch is complete,
         # and it keeps the history rows so far.
         BackupAndRestore(run.backup_dir, history_file=run.file(HISTORY)),
+        interrupt.StopAtSafePoints(),  # last: after the backup
     ]
     start = time.time()
     if inputs.train is not None:
@@ -218,10 +243,17 @@ def _train(run, config, strategy, initial_epoch, backup):
     memorization_report.write(
         run, model, inputs, config, MEMORIZATION, MEMORIZED_EXAMPLES
     )
+    hparams.write(run.file(TENSORBOARD), config, summary, name=_trial_name(run))
     run.write_summary(summary)  # last: it marks the run finished
     run.remove_backup()
     print(format_summary(summary, run.path))
     return summary
+
+
+def _trial_name(run):
+    """`<point>/seed_<S>` for a sweep's run: its directory's last two parts."""
+    path = os.path.normpath(os.path.abspath(run.path))
+    return os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
 
 
 def format_summary(summary, output_dir):

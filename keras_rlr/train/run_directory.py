@@ -177,9 +177,22 @@ class RunDirectory:
 
     def check_config(self, config):
         """Refuse to continue a run that was started with other settings."""
+        changed = self.changed_settings(config)
+        if changed and self.resume_epoch() > 0:
+            raise RunDirectoryError(
+                f"{self.path!r} holds an interrupted run with other settings "
+                f"({describe_changes(changed)}). Resume it with its own flags "
+                f"(--flagfile={self.file(FLAGS)}) or choose another "
+                "--output_dir."
+            )
+
+    def changed_settings(self, config):
+        """`{name: (old, new)}` for each setting of `config` (a dict) that
+        differs from `config.json`'s, except `RESUMABLE_CHANGES` ({} without a
+        config.json)."""
         path = self.file(CONFIG)
         if not os.path.exists(path):
-            return
+            return {}
         try:
             with open(path) as f:
                 previous = json.load(f)
@@ -188,7 +201,7 @@ class RunDirectory:
                 f"Cannot read {path} ({error}). Delete it or choose another "
                 "--output_dir."
             ) from error
-        changed = {
+        return {
             key: (previous.get(key), value)
             for key, value in config.items()
             # A key the old config lacks came with a newer version of the code.
@@ -196,16 +209,6 @@ class RunDirectory:
             and key not in RESUMABLE_CHANGES
             and previous[key] != value
         }
-        if changed and self.resume_epoch() > 0:
-            details = ", ".join(
-                f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items()
-            )
-            raise RunDirectoryError(
-                f"{self.path!r} holds an interrupted run with other settings "
-                f"({details}). Resume it with its own flags "
-                f"(--flagfile={self.file(FLAGS)}) or choose another "
-                "--output_dir."
-            )
 
     def resume_epoch(self):
         """The epoch the backup resumes at (0: no backup)."""
@@ -255,6 +258,13 @@ class RunDirectory:
     def remove_backup(self):
         """Deletes the backup of a finished run."""
         shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+def describe_changes(changed):
+    """`changed_settings`'s result as `name: old -> new, ...`."""
+    return ", ".join(
+        f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items()
+    )
 
 
 def hold_lock(path, shared=False, what=None):

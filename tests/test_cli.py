@@ -1,0 +1,155 @@
+"""The three command lines as a user meets them: help, bad input, quiet output,
+finished runs asked for again, and SIGINT/SIGTERM."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from train_utils import ROOT
+
+from keras_rlr.train.run_directory import RunDirectory
+
+TINY = (
+    "--flagfile=configs/quickstart.cfg",
+    "--max_train_examples=128",
+    "--cnn_width=4",
+    "--cnn_feature_dim=8",
+)
+
+
+def _env():
+    """The user's environment: TF's log level left to the command line."""
+    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+def _run(script, *args):
+    return subprocess.run(
+        [sys.executable, script, *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _one_line(stderr):
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-2000:]
+    return lines[0]
+
+
+def test_help_exits_0_and_flag_errors_name_the_flag():
+    """No TensorFlow is imported on these paths: each takes well under a second."""
+    for script, help_flag in (
+        ("train.py", "-h"),
+        ("train.py", "--helpshort"),
+        ("sweep.py", "--help"),
+        ("report.py", "-h"),
+    ):
+        result = _run(script, help_flag)
+        assert result.returncode == 0, (script, help_flag, result.stderr[-500:])
+        assert script in result.stdout + result.stderr
+        assert "--" in result.stdout + result.stderr  # the flags are listed
+    result = _run("train.py", "--output_dir=x", "--verbose=5")
+    assert result.returncode != 0
+    line = _one_line(result.stderr)
+    assert "--verbose=5" in line and "[0, 2]" in line
+    result = _run("sweep.py", "--parallel=0")
+    assert result.returncode != 0
+    assert "--parallel=0" in _one_line(result.stderr)
+    for script, args in (
+        ("train.py", ["--output_dir=x"]),
+        ("sweep.py", ["--config=configs/sweeps/fig2_cpu.cfg", "--list"]),
+        ("report.py", ["--sweep_dir=x"]),
+    ):
+        result = _run(script, *args, "stray")
+        assert result.returncode != 0
+        assert "unexpected argument(s) stray" in _one_line(result.stderr)
+
+
+def test_an_unwritable_output_dir_is_one_line():
+    result = _run("train.py", *TINY, "--output_dir=/etc/passwd/run")
+    line = _one_line(result.stderr)  # TF's C++ start-up lines hidden too
+    assert result.returncode != 0
+    assert "/etc/passwd/run" in line and "writable --output_dir" in line
+
+
+def _wait_for_backup(run_dir, process, timeout=240):
+    """Waits until the run has backed up at least one epoch."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        try:
+            if RunDirectory(str(run_dir)).resume_epoch() >= 1:
+                return
+        except Exception:  # the backup is being written
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"no backup in {run_dir}: {process.communicate()}")
+
+
+def test_sigterm_stops_a_run_in_one_line_with_its_backup_intact(tmp_path):
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "train.py", *TINY, "--epochs=200", f"--output_dir={run_dir}"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for_backup(run_dir, process)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM
+    completed = RunDirectory(str(run_dir)).resume_epoch()
+    assert 1 <= completed < 200
+    line = _one_line(stderr)
+    assert line == (
+        f"train.py: interrupted at epoch {completed + 1}; "
+        "run the same command to resume"
+    )
+    # Not a terminal: one line per epoch, no progress bar redrawn into the pipe.
+    assert "━" not in stdout and "Epoch 1/200" in stdout
+
+
+def test_sweep_forwards_sigint_to_its_runs(tmp_path):
+    out = tmp_path / "sweep"
+    config = tmp_path / "long.cfg"
+    config.write_text(
+        "\n".join(
+            [
+                "--name=long",
+                "--figure=fig2",
+                "--base=configs/quickstart.cfg",
+                f"--output_dir={out}",
+                "--seeds=0",
+                "--set=epochs:200",
+                "--set=max_train_examples:128",
+                "--set=cnn_width:4",
+                "--set=cnn_feature_dim:8",
+                "--grid=dropout:0.5",
+            ]
+        )
+    )
+    process = subprocess.Popen(
+        [sys.executable, "sweep.py", f"--config={config}"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    run_dir = out / "dropout=0.5" / "seed_0"
+    _wait_for_backup(run_dir, process)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGINT, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert "interrupted: run the same command again to resume" in stdout
+    # The run got the signal itself: it stopped at its backup and can resume.
+    assert RunDirectory(str(run_dir)).state() == "interrupted"
+    log = (out / "dropout=0.5" / "seed_0.log").read_text()
+    assert "train.py: interrupted at epoch" in log and "Traceback" not in log
