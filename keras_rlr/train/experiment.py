@@ -5,6 +5,7 @@ parsing flags, importable and testable. What it writes is listed in
 `keras_rlr.train.run_directory`.
 """
 
+import errno
 import os
 import time
 
@@ -75,7 +76,7 @@ def train_and_evaluate(config, output_dir, strategy=None, flagfile=None):
         raise RunError(_os_error_text(error, run)) from error
     previous_policy = keras.mixed_precision.global_policy()
     try:
-        if run.is_finished():
+        if run.state() == "finished":
             return _finished_run(run, config)
         initial_epoch, backup = _prepare(run, config, strategy)
         if flagfile is not None:
@@ -93,12 +94,16 @@ def train_and_evaluate(config, output_dir, strategy=None, flagfile=None):
 
 
 def _os_error_text(error, run):
+    """One line for an OS error on a write: the path, the cause, what to do."""
     where = error.filename or run.path
-    return (
-        f"cannot write {where} ({error.strerror or error}). Free space on that "
-        "disk (or fix its permissions) and run the same command again: it resumes "
-        "from the last complete backup."
-    )
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = (
+            "Free space on that disk and run the same command again: it resumes "
+            "from the last complete backup."
+        )
+    else:  # not a directory, permissions, a read-only file system
+        fix = "Choose a writable --output_dir (or fix its permissions)."
+    return f"cannot write {where} ({error.strerror or error}). {fix}"
 
 
 def _prepare(run, config, strategy):
@@ -133,13 +138,7 @@ def _prepare(run, config, strategy):
     for path, error in corrupt:
         print(f"The backup {path} is corrupt ({error}); using the previous one.")
     initial_epoch = backup.epoch if backup else 0
-    try:
-        run.write_config(schema.to_dict(config))
-    except OSError as error:
-        raise RunError(
-            f"Cannot write the run directory {run.path!r} "
-            f"({error.strerror or error}). Choose a writable --output_dir."
-        ) from error
+    run.write_config(schema.to_dict(config))
     if initial_epoch:
         print(
             f"Resuming {run.path} at epoch {initial_epoch + 1}/{config.epochs} "
