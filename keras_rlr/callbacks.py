@@ -11,7 +11,7 @@ import zipfile
 import keras
 import numpy as np
 
-from keras_rlr import _atomic
+from keras_rlr import _atomic, data
 
 
 class TrainSetEvaluation(keras.callbacks.Callback):
@@ -48,12 +48,7 @@ class TrainSetEvaluation(keras.callbacks.Callback):
     def __init__(self, dataset, metrics=("accuracy", "random_label_accuracy")):
         super().__init__()
         spec = getattr(dataset, "element_spec", None)
-        if not (
-            isinstance(spec, tuple)
-            and len(spec) == 2
-            and isinstance(spec[1], dict)
-            and {"label", "random_label"} <= set(spec[1])
-        ):
+        if not data.carries_random_labels(spec):
             raise ValueError(
                 "TrainSetEvaluation expects a batched dataset of (image, "
                 '{"label", "random_label"}), e.g. keras_rlr.data.evaluation_dataset'

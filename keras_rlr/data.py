@@ -258,6 +258,17 @@ def augment_image(image, seed, horizontal_flip=True):
     return image
 
 
+def carries_random_labels(element_spec):
+    """Whether a dataset's `element_spec` is `(image, {"label", "random_label",
+    ...})`, what `with_random_labels` and `evaluation_dataset` yield."""
+    return (
+        isinstance(element_spec, tuple)
+        and len(element_spec) == 2
+        and isinstance(element_spec[1], dict)
+        and {"label", "random_label"} <= set(element_spec[1])
+    )
+
+
 def _indexed(dataset, num_random_labels, seed, stream):
     check_num_random_labels(num_random_labels)
     spec = dataset.element_spec

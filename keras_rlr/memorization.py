@@ -14,6 +14,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from keras_rlr import data
+
 
 @dataclasses.dataclass(frozen=True)
 class MemorizationScores:
@@ -62,12 +64,7 @@ def memorization_scores(model, dataset, batch_size=512):
     ```
     """
     spec = dataset.element_spec
-    if not (
-        isinstance(spec, tuple)
-        and len(spec) == 2
-        and isinstance(spec[1], dict)
-        and {"label", "random_label"} <= set(spec[1])
-    ):
+    if not data.carries_random_labels(spec):
         raise ValueError(
             "Expected a dataset of (image, {'label': y, 'random_label': rho}); "
             "wrap it with keras_rlr.data.with_random_labels. "

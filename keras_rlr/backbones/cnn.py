@@ -61,10 +61,16 @@ def small_cnn(
         )(x)
         x = layers.ReLU(name=f"conv{i + 1}_relu")(x)
     x = layers.MaxPooling2D(name="pool")(x)
+    return keras.Model(
+        inputs, dense_features(x, feature_dim, dropout, regularizer), name=name
+    )
+
+
+def dense_features(x, feature_dim, dropout, regularizer):
+    """The small CNNs' feature layer: flatten -> dropout -> dense(ReLU)."""
     x = layers.Flatten(name="flatten")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
-    features = layers.Dense(
+    return layers.Dense(
         feature_dim, activation="relu", kernel_regularizer=regularizer, name="features"
     )(x)
-    return keras.Model(inputs, features, name=name)

@@ -5,6 +5,7 @@ import keras
 from keras import layers
 
 from keras_rlr._arguments import check_arg, check_dropout, weight_decay_regularizer
+from keras_rlr.backbones.cnn import dense_features
 
 
 def small_cnn1d(
@@ -68,10 +69,6 @@ def small_cnn1d(
             momentum=0.9, synchronized=sync_batch_norm, name=f"conv{i + 1}_bn"
         )(x)
         x = layers.ReLU(name=f"conv{i + 1}_relu")(x)
-    x = layers.Flatten(name="flatten")(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="dropout")(x)
-    features = layers.Dense(
-        feature_dim, activation="relu", kernel_regularizer=regularizer, name="features"
-    )(x)
-    return keras.Model(inputs, features, name=name)
+    return keras.Model(
+        inputs, dense_features(x, feature_dim, dropout, regularizer), name=name
+    )
