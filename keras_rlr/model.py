@@ -372,6 +372,16 @@ class RandomLabelModel(keras.Model):
         ) + _range_checks(
             random_labels, self.num_random_labels, "random label", "num_random_labels"
         )
+        if isinstance(x, tf.Tensor) and x.dtype.is_floating:
+            # One pass over the input batch: a NaN or Inf pixel would poison
+            # every weight without a word.
+            checks.append(
+                tf.debugging.assert_all_finite(
+                    x,
+                    f"{BAD_DATA}: an input value is NaN or Inf. Clean the inputs "
+                    "(e.g. np.nan_to_num) or drop those examples",
+                )
+            )
         with tf.control_dependencies(checks):
             return tf.identity(x), tf.identity(labels), tf.identity(random_labels)
 
@@ -449,16 +459,21 @@ class RandomLabelModel(keras.Model):
         return cls(**config)
 
 
+# Starts the message of every in-graph check of the data: `train.py` turns
+# such a failure into one line.
+BAD_DATA = "bad input data"
+
+
 def _range_checks(values, upper, what, bound_name):
     """Assertions that every value lies in `[0, upper)`, naming the bound."""
     return [
         tf.debugging.assert_non_negative(
-            values, message=f"a {what} in the data is negative"
+            values, message=f"{BAD_DATA}: a {what} in the data is negative"
         ),
         tf.debugging.assert_less(
             values,
             upper,
-            message=f"a {what} in the data is >= {bound_name}={upper}: "
+            message=f"{BAD_DATA}: a {what} in the data is >= {bound_name}={upper}: "
             f"{what}s must lie in [0, {bound_name})",
         ),
     ]

@@ -376,3 +376,29 @@ def test_sweep_configs_refuse_duplicates_and_paths():
         sweep_config.parse_config_text(
             "--name=../../x\n--base=b.cfg\n--output_dir=o\n--seeds=0\n"
         )
+
+
+def test_nan_pixels_stop_the_run_with_one_line_and_no_summary(tmp_path, monkeypatch):
+    """A NaN in the images: train_and_evaluate refuses the data in one line
+    (what train.py prints), before any epoch is complete."""
+    from keras_rlr import datasets
+
+    load = datasets.load
+
+    def load_with_a_nan(*args, **kwargs):
+        splits = load(*args, **kwargs)
+        images, labels = next(iter(splits.train.batch(10_000)))
+        images = images.numpy()
+        images[7, 3, 3, 0] = np.nan
+        return datasets.from_arrays(
+            (images, labels.numpy()),
+            next(iter(splits.test.batch(10_000))),
+            splits.num_classes,
+            splits.horizontal_flip,
+        )
+
+    monkeypatch.setattr(datasets, "load", load_with_a_nan)
+    with pytest.raises(RunError, match="NaN or Inf") as raised:
+        train_and_evaluate(tiny_config(), str(tmp_path))
+    assert "\n" not in str(raised.value)
+    assert not (tmp_path / "summary.json").exists()

@@ -196,6 +196,21 @@ def test_labels_outside_the_classes_are_an_error():
         model.evaluate(x, y, verbose=0)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf_inputs_are_an_error_and_leave_the_weights(bad):
+    model = keras_rlr.RandomLabelModel(
+        dense_extractor(), num_classes=C, num_random_labels=R
+    )
+    model.compile(optimizer="sgd")
+    before = [w.numpy() for w in model.weights]
+    x, y = batch()
+    x[5, 2] = bad
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
+        model.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
+    for value, weight in zip(before, model.weights, strict=True):
+        np.testing.assert_array_equal(value, weight.numpy())
+
+
 def test_targets_must_carry_random_labels():
     model = keras_rlr.RandomLabelModel(
         dense_extractor(), num_classes=C, num_random_labels=R

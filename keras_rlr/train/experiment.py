@@ -19,6 +19,7 @@ from keras_rlr.callbacks import (
     StopOnNonFiniteLoss,
     TrainSetEvaluation,
 )
+from keras_rlr.model import BAD_DATA
 from keras_rlr.train import (
     builders,
     distribute,
@@ -215,6 +216,13 @@ def _train(run, config, strategy, initial_epoch, backup):
                 f"{error} The run in {run.path} is marked {DIVERGED_STATE} "
                 f"({DIVERGED}), with no summary.json."
             ) from error
+        except tf.errors.InvalidArgumentError as error:
+            refused = [line for line in error.message.splitlines() if BAD_DATA in line]
+            if not refused:
+                raise
+            raise RunError(
+                f"{refused[0].strip()} (dataset {config.dataset!r})."
+            ) from None
     else:  # crashed after the last epoch's backup: only the final files remain
         backup.restore(model)
     elapsed = time.time() - start
