@@ -1,8 +1,8 @@
 """The slow fault-injection campaign (`make faults`, not part of `make test`).
 
 `train.py` is killed with SIGKILL at chosen system calls (`strace` fault
-injection: the Nth `rename`, the Nth `write`), or its writes fail with ENOSPC;
-then the same command runs again. Every rerun must end with a directory whose
+injection: the Nth `rename`, the Nth `write`), or runs out of disk on a small
+tmpfs; then the same command runs again (on the freed disk). Every rerun must end with a directory whose
 history has one row per epoch and equals an uninterrupted `--deterministic`
 run's, or with a one-line error and no `summary.json`: never finished and wrong.
 """
@@ -18,7 +18,7 @@ from train_utils import ROOT
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("KERAS_RLR_FAULTS") or not shutil.which("strace"),
-    reason="the slow fault campaign: `make faults` (needs strace)",
+    reason="the slow fault campaign: `make faults` (needs strace, and root for tmpfs)",
 )
 
 FLAGS = [
