@@ -2,9 +2,10 @@
 
 `train.py` is killed with SIGKILL at chosen system calls (`strace` fault
 injection: the Nth `rename`, the Nth `write`), or runs out of disk on a small
-tmpfs; then the same command runs again (on the freed disk). Every rerun must end with a directory whose
-history has one row per epoch and equals an uninterrupted `--deterministic`
-run's, or with a one-line error and no `summary.json`: never finished and wrong.
+tmpfs; then the same command runs again (on the freed disk). Every rerun must
+end with a directory whose history has one row per epoch and equals an
+uninterrupted `--deterministic` run's, or with a one-line error and no
+`summary.json`: never finished and wrong.
 """
 
 import csv
