@@ -64,3 +64,21 @@ def test_train_set_metrics_on_a_subset(tmp_path):
     assert summary["train_random_label_accuracy"] == pytest.approx(
         expected["random_label_accuracy"]
     )
+
+
+def test_steps_per_execution_ends_every_epoch_on_a_call(tmp_path):
+    from keras_rlr.train import builders
+
+    assert builders.steps_per_execution(32, 44) == 22
+    assert builders.steps_per_execution(32, 195) == 15
+    assert builders.steps_per_execution(32, 43) == 1
+    assert builders.steps_per_execution(100, 4) == 4
+    # Several steps per call train and log exactly what one step per call does.
+    histories = []
+    for steps in (1, 3):
+        config = tiny_config(
+            epochs=2, batch_size=16, max_train_examples=96, steps_per_execution=steps
+        )
+        experiment.train_and_evaluate(config, str(tmp_path / str(steps)))
+        histories.append((tmp_path / str(steps) / "history.csv").read_text())
+    assert histories[0] == histories[1]

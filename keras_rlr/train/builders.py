@@ -85,6 +85,19 @@ def build_optimizer(config, steps_per_epoch):
     return keras.optimizers.SGD(learning_rate, momentum=config.momentum)
 
 
+def steps_per_execution(requested, steps_per_epoch):
+    """The largest divisor of `steps_per_epoch` that is at most `requested`.
+
+    An execution that straddles two epochs trains the same steps but logs
+    wrong metrics for both (Keras 3.15), so every epoch must end on a call.
+    """
+    return max(
+        n
+        for n in range(1, min(requested, steps_per_epoch) + 1)
+        if steps_per_epoch % n == 0
+    )
+
+
 def jit_compile(mode, strategy):
     """`compile(jit_compile=...)` for `--jit_compile`; XLA off under distribution.
 

@@ -265,6 +265,17 @@ class Config:
         SCALE,
         choices=JIT_MODES,
     )
+    steps_per_execution: int = setting(
+        32,
+        "Training steps per call into the compiled step: the largest divisor of "
+        "the steps per epoch up to N, so that every epoch ends on a call "
+        "(Keras logs wrong epoch metrics otherwise). Saves per-step Python "
+        "overhead: a quickstart epoch took 0.5-0.7x as long with 4 to 44 steps "
+        "per call as with 1. Per-epoch callbacks are unaffected; progress bars "
+        "move every N steps.",
+        SCALE,
+        lower=1,
+    )
     # -- Run
     seed: int = setting(
         0, "Seed of initialization, random labels, shuffling, augmentation.", RUN
@@ -324,7 +335,7 @@ class Launch:
 
 
 # Settings that may differ between an interrupted run and its resumption.
-RESUMABLE_CHANGES = ("verbose", "export_dir")
+RESUMABLE_CHANGES = ("verbose", "export_dir", "steps_per_execution")
 # Settings that say how or where a run executes, not what it trains.
 NOT_SETTINGS = (
     "data_dir",
@@ -333,6 +344,7 @@ NOT_SETTINGS = (
     "strategy",
     "tpu",
     "jit_compile",
+    "steps_per_execution",
     "output_dir",
 )
 
