@@ -398,6 +398,10 @@ class RandomLabelModel(keras.Model):
         # What the extractor (and the class head) minimize, per example.
         if self.single_output:
             return per_example["reg_loss"]
+        if not self.reg_lambda:
+            # Not `+ 0 * L_reg`: that would push a zero cotangent back through
+            # the heads into the extractor, the cost of a second backward pass.
+            return per_example["class_loss"]
         return per_example["class_loss"] + self.reg_lambda * per_example["reg_loss"]
 
     def _weight_penalty(self):

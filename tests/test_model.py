@@ -4,7 +4,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from train_utils import LOGGED_METRICS, C, R, assert_sgd_step, batch, dense_extractor
+from train_utils import (
+    LOGGED_METRICS,
+    C,
+    D,
+    R,
+    assert_sgd_step,
+    batch,
+    dense_extractor,
+)
 
 import keras_rlr
 from keras_rlr import backbones
@@ -115,6 +123,30 @@ def test_lambda_zero_trains_the_class_path_like_a_plain_classifier():
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-5)
     # ...and the heads did learn meanwhile.
     assert model.random_heads.kernel.numpy().std() > 0
+
+
+def test_lambda_zero_extractor_gradient_does_not_pass_through_the_heads():
+    # NaN head weights make NaN head logits: any op that carries a cotangent
+    # from the heads into the extractor (even `0 * L_reg`) makes it NaN.
+    def extractor_after_one_step(reg_lambda, head_kernel):
+        keras.utils.set_random_seed(5)
+        model = keras_rlr.RandomLabelModel(
+            dense_extractor(), num_classes=C, num_random_labels=R, reg_lambda=reg_lambda
+        )
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+        if head_kernel is not None:
+            model.random_heads.kernel.assign(head_kernel)
+        model.train_on_batch(*batch())
+        return [v.numpy() for v in model.feature_extractor.trainable_variables]
+
+    nan_kernel = np.full((D, C * R), np.nan, np.float32)
+    untouched = extractor_after_one_step(0.0, None)
+    with_nan_heads = extractor_after_one_step(0.0, nan_kernel)
+    for a, b in zip(untouched, with_nan_heads, strict=True):
+        assert np.isfinite(b).all()
+        np.testing.assert_array_equal(a, b)
+    # The test can fail: with lambda > 0 the heads' NaN reaches the extractor.
+    assert np.isnan(extractor_after_one_step(0.5, nan_kernel)[0]).any()
 
 
 def test_logged_metric_names():
