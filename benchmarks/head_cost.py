@@ -1,0 +1,169 @@
+r"""Do the heads cost what their arithmetic costs? Small and wide heads.
+
+    python benchmarks/head_cost.py            # or: make bench
+
+Two parts, each in one process, variants alternating round after round
+(`_timing.alternate`), median per-round ratios:
+
+1. The quickstart CNN (`small_cnn`, 8x8x1 digits, 512 features, C = R = 10,
+   batch 32): `RandomLabelModel` at lambda = 0 and 1 against the plain Keras
+   classifier `extractor -> Dense(C)`. Small models pay per op, not per FLOP.
+2. A grid D x C (R = 10, batch 64) on a one-layer extractor
+   `Dense(D, relu)` of a 256-dim input:
+   - `plain`: the classifier `extractor -> Dense(C)`;
+   - `same_arithmetic`: the same arithmetic done plainly, a class head plus
+     one `Dense(C * R)` on held (stop-gradient) features, both trained by
+     sparse cross-entropy (target `y * R + rho` for the wide head);
+   - `rlr`: `RandomLabelModel` at lambda = 0.
+   Printed: `rlr / same_arithmetic`, the overhead `rlr / plain - 1`, and the
+   heads' FLOP share: their multiply-adds relative to the plain classifier's,
+   `D*C*R / (256*D + D*C)`, with the overhead's budget `1.2 * share + 0.02`.
+"""
+
+import functools
+import itertools
+import statistics
+
+import _timing as timing
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+import keras_rlr
+
+flags.DEFINE_integer("rounds", 7, "Rounds; each times every variant.")
+flags.DEFINE_integer("steps_per_round", 10, "Timed steps per variant per round.")
+flags.DEFINE_integer("warmup_steps", 3, "Untimed steps per variant (tracing).")
+flags.DEFINE_list("dims", ["64", "512", "2048"], "Feature sizes D of the grid.")
+flags.DEFINE_list("classes", ["10", "100", "1000"], "Class counts C of the grid.")
+flags.DEFINE_bool("grid", True, "Run part 2 (the D x C grid).")
+FLAGS = flags.FLAGS
+
+R, INPUT_DIM, GRID_BATCH = 10, 256, 64
+
+
+def sgd():
+    return keras.optimizers.SGD(0.01, momentum=0.9)
+
+
+def cross_entropy():
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def step(model, x, y):
+    return functools.partial(model.train_on_batch, x, y)
+
+
+def labels(rng, batch, num_classes):
+    y = tf.constant(rng.integers(0, num_classes, batch), tf.int32)
+    rho = tf.constant(rng.integers(0, R, batch), tf.int32)
+    return y, rho
+
+
+def quickstart_cnn():
+    batch, num_classes = 32, 10
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(size=(batch, 8, 8, 1)), tf.float32)
+    y, rho = labels(rng, batch, num_classes)
+
+    def extractor():
+        keras.utils.set_random_seed(0)
+        return keras_rlr.backbones.small_cnn((8, 8, 1), width=32, feature_dim=512)
+
+    plain = keras.Sequential([extractor(), keras.layers.Dense(num_classes)])
+    plain.compile(optimizer=sgd(), loss=cross_entropy(), jit_compile=False)
+    steps = {"plain": step(plain, x, y)}
+    for lam in (0, 1):
+        model = keras_rlr.RandomLabelModel(extractor(), num_classes, R, reg_lambda=lam)
+        model.compile(optimizer=sgd(), jit_compile=False)
+        steps[f"rlr_lambda{lam}"] = step(model, x, {"label": y, "random_label": rho})
+    times = timing.alternate(
+        steps, FLAGS.rounds, FLAGS.steps_per_round, FLAGS.warmup_steps
+    )
+    print(
+        f"Quickstart CNN, batch {batch}, C={num_classes}, R={R}, "
+        f"{FLAGS.rounds} rounds x {FLAGS.steps_per_round} steps"
+    )
+    print(f"{'variant':<14}{'median step (s)':>17}{'median ratio to plain':>24}")
+    for name in steps:
+        print(
+            f"{name:<14}{statistics.median(times[name]):>17.5f}"
+            f"{timing.median_ratio(times, name, 'plain'):>24.3f}"
+        )
+
+
+@keras.saving.register_keras_serializable(package="benchmarks")
+class StopGradient(keras.layers.Layer):
+    def call(self, inputs):
+        return keras.ops.stop_gradient(inputs)
+
+
+def grid_models(dim, num_classes):
+    def extractor():
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((INPUT_DIM,))
+        return keras.Model(inputs, keras.layers.Dense(dim, activation="relu")(inputs))
+
+    plain = keras.Sequential([extractor(), keras.layers.Dense(num_classes)])
+    plain.compile(optimizer=sgd(), loss=cross_entropy(), jit_compile=False)
+
+    fe = extractor()
+    features = fe.outputs[0]
+    wide = keras.layers.Dense(num_classes * R)(StopGradient()(features))
+    same = keras.Model(fe.inputs, [keras.layers.Dense(num_classes)(features), wide])
+    same.compile(
+        optimizer=sgd(), loss=[cross_entropy(), cross_entropy()], jit_compile=False
+    )
+
+    rlr = keras_rlr.RandomLabelModel(extractor(), num_classes, R)
+    rlr.compile(optimizer=sgd(), jit_compile=False)
+    return plain, same, rlr
+
+
+def grid():
+    print(
+        f"\nGrid: Dense(D) extractor on {INPUT_DIM} inputs, R={R}, batch "
+        f"{GRID_BATCH}, lambda = 0, {FLAGS.rounds} rounds x "
+        f"{FLAGS.steps_per_round} steps"
+    )
+    print(
+        f"{'D':>6}{'C':>6}{'rlr step (s)':>14}{'rlr/same':>10}"
+        f"{'rlr/plain-1':>13}{'head share':>12}{'budget':>9}"
+    )
+    rng = np.random.default_rng(0)
+    for dim, num_classes in itertools.product(
+        map(int, FLAGS.dims), map(int, FLAGS.classes)
+    ):
+        x = tf.constant(rng.normal(size=(GRID_BATCH, INPUT_DIM)), tf.float32)
+        y, rho = labels(rng, GRID_BATCH, num_classes)
+        plain, same, rlr = grid_models(dim, num_classes)
+        times = timing.alternate(
+            {
+                "plain": step(plain, x, y),
+                "same": step(same, x, (y, y * R + rho)),
+                "rlr": step(rlr, x, {"label": y, "random_label": rho}),
+            },
+            FLAGS.rounds,
+            FLAGS.steps_per_round,
+            FLAGS.warmup_steps,
+        )
+        heads = dim * num_classes * R
+        share = heads / (INPUT_DIM * dim + dim * num_classes)
+        print(
+            f"{dim:>6}{num_classes:>6}{statistics.median(times['rlr']):>14.5f}"
+            f"{timing.median_ratio(times, 'rlr', 'same'):>10.3f}"
+            f"{timing.median_ratio(times, 'rlr', 'plain') - 1:>13.3f}"
+            f"{share:>12.3f}{1.2 * share + 0.02:>9.3f}"
+        )
+
+
+def main(argv):
+    del argv
+    quickstart_cnn()
+    if FLAGS.grid:
+        grid()
+
+
+if __name__ == "__main__":
+    app.run(main)
