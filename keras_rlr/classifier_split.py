@@ -16,7 +16,16 @@ import keras
 from keras_rlr.copied_heads import CopiedHeads
 
 Parts = collections.namedtuple(
-    "Parts", ["feature_extractor", "class_head", "random_heads", "num_classes"]
+    "Parts",
+    [
+        "feature_extractor",
+        "class_head",
+        "random_heads",
+        "num_classes",
+        "probe_extractor",
+        "probes",
+    ],
+    defaults=(None, None),
 )
 
 
@@ -27,14 +36,16 @@ def split_classifier(
     width_multiplier=1.0,
     conv_implementation="auto",
     single_output=False,
+    probe_layers=(),
 ):
     """The parts of a `RandomLabelModel` cut out of `classifier`.
 
     See `RandomLabelModel.from_classifier` for the arguments.
 
     Returns:
-        `Parts(feature_extractor, class_head, random_heads, num_classes)`;
-        `class_head` is None with `single_output`.
+        `Parts(feature_extractor, class_head, random_heads, num_classes,
+        probe_extractor, probes)`; `class_head` is None with `single_output`,
+        the last two None without `probe_layers`.
     """
     if isinstance(classifier, keras.Sequential):
         classifier = _as_functional(classifier)
@@ -72,7 +83,75 @@ def split_classifier(
         conv_implementation=conv_implementation,
         name="random_heads",
     )
-    return Parts(feature_extractor, class_head, random_heads, num_classes)
+    probe_extractor, probes = None, None
+    if probe_layers:
+        probe_extractor, probes = _probes(
+            classifier,
+            tail,
+            tail_input,
+            probe_layers,
+            num_classes=num_classes,
+            num_outputs=num_random_labels,
+            width_multiplier=width_multiplier,
+            conv_implementation=conv_implementation,
+        )
+    return Parts(
+        feature_extractor,
+        class_head,
+        random_heads,
+        num_classes,
+        probe_extractor,
+        probes,
+    )
+
+
+def copy_depth(tail):
+    """The number of weighted layers (`Dense`, `Conv2D`) in `tail`."""
+    return sum(isinstance(t, keras.layers.Dense | keras.layers.Conv2D) for t in tail)
+
+
+def _probes(classifier, tail, tail_input, probe_layers, num_classes, **heads):
+    """The extractor with the probes' features as further outputs, and the probes.
+
+    Every probe reads a tensor of the classifier's graph before the main split,
+    so one forward pass of the extractor's layers computes the main features and
+    every probe's. A probe is named `d<k>`, `k` the weighted layers of its tail.
+    """
+    depth = copy_depth(tail)
+    tensors, probes = [], {}
+    for layer_name in probe_layers:
+        probe_tail, tensor = _split(classifier, layer_name)
+        probe_depth = copy_depth(probe_tail)
+        name = f"d{probe_depth}"
+        if probe_depth == depth:
+            raise ValueError(
+                f"A probe at {layer_name!r} has the main heads' copy depth "
+                f"{depth}: it would repeat them. Put probes at other depths. "
+                f"Received: probe layer={layer_name!r}"
+            )
+        if probe_depth < depth:
+            raise ValueError(
+                f"A probe at {layer_name!r} (depth {probe_depth}) would read "
+                f"features inside the class head (the main heads copy the last "
+                f"{depth} layers); only probes deeper than the main split are "
+                f"supported. Received: probe layer={layer_name!r}"
+            )
+        if name in probes:
+            raise ValueError(
+                f"Two probe layers have copy depth {probe_depth}; give one layer "
+                f"per depth. Received: probe_layers={list(probe_layers)}"
+            )
+        tensors.append(tensor)
+        probes[name] = CopiedHeads(
+            probe_tail, num_copies=num_classes, name=f"probe_{name}", **heads
+        )
+    # The same layers as the classifier (and the main extractor): one graph.
+    probe_extractor = keras.Model(
+        classifier.inputs[0],
+        [tail_input, *tensors],
+        name=f"{classifier.name}_probe_extractor",
+    )
+    return probe_extractor, probes
 
 
 def _split(classifier, split_layer):
