@@ -1,12 +1,17 @@
 """Probes: observer heads at further depths that never change the network."""
 
+import csv
+import json
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from train_utils import run_train, tiny_config
 
 import keras_rlr
 from keras_rlr import backbones
+from keras_rlr.train import builders
 
 L = keras.layers
 C, R = 3, 4
@@ -215,3 +220,45 @@ def test_bad_probe_layers_are_named(split_layer, probe_layers, match):
         keras_rlr.RandomLabelModel.from_classifier(
             small_classifier(), split_layer=split_layer, probe_layers=probe_layers
         )
+
+
+@pytest.mark.parametrize(
+    "settings, match",
+    [
+        (dict(model="small_cnn", probe_depths="3"), "--probe_depths needs a model"),
+        (dict(probe_depths="3,17"), "--probe_depths: copy_depth must be in 1...16"),
+        (dict(copy_depth=3, probe_depths="5,3"), "must each exceed --copy_depth=3"),
+        (dict(probe_depths="3,five"), "--probe_depths must be comma-separated"),
+    ],
+)
+def test_bad_probe_depths_name_the_flag(settings, match):
+    config = tiny_config(**(dict(model="vgg16", vgg_width=1 / 16) | settings))
+    with pytest.raises(ValueError, match=match):
+        builders.build_model(config, (8, 8, 1), 10)
+
+
+def test_train_py_logs_every_probe(tmp_path):
+    result = run_train(
+        "--model=vgg16",
+        "--vgg_width=0.0625",
+        "--dataset=digits",
+        "--copy_depth=1",
+        "--probe_depths=3,5",
+        "--epochs=1",
+        "--max_train_examples=128",
+        "--batch_size=64",
+        "--verbose=0",
+        f"--output_dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "history.csv") as f:
+        columns = next(csv.reader(f))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for depth in (3, 5):
+        for prefix in ("", "train_", "val_"):
+            name = f"{prefix}random_label_accuracy_d{depth}"
+            assert name in columns, name
+            assert 0 <= summary[name] <= 1, name
+    assert (tmp_path / "curves.png").is_file()
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert loaded.probe_names == ("d3", "d5")
