@@ -35,10 +35,10 @@ def plot_curves(history, chance, path, title=None):
                 ax.plot(epochs, values, style, label=label, linewidth=1.6)
         if metric == "random_label_accuracy":
             # Probes at further depths (issue #12): their clean train curves.
-            for name in sorted(history, key=_depth):
-                values = history[name]
-                if name.startswith("train_random_label_accuracy_") and values:
-                    depth = name[len("train_random_label_accuracy_") :]
+            for column in sorted(history, key=_depth):
+                values = history[column]
+                if column.startswith("train_random_label_accuracy_") and values:
+                    depth = column[len("train_random_label_accuracy_") :]
                     epochs = range(1, len(values) + 1)
                     ax.plot(epochs, values, "-", label=f"probe {depth}, train (clean)")
             ax.axhline(
