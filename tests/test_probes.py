@@ -2,15 +2,17 @@
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from train_utils import run_train, tiny_config
+from train_utils import ROOT, run_train, tiny_config
 
 import keras_rlr
-from keras_rlr import backbones
 from keras_rlr.train import builders
 
 L = keras.layers
@@ -23,6 +25,21 @@ def small_classifier():
     x = L.Conv2D(3, 3, padding="same", activation="relu", name="conv1")(inputs)
     x = L.Conv2D(5, 3, padding="same", name="conv2")(x)
     x = L.ReLU(name="relu")(x)
+    x = L.Flatten(name="flatten")(x)
+    x = L.Dense(8, activation="relu", name="fc1")(x)
+    outputs = L.Dense(C, name="predictions")(x)
+    return keras.Model(inputs, outputs)
+
+
+def batch_norm_classifier():
+    """Batch norm before every split point: its statistics must update once."""
+    inputs = keras.Input((6, 6, 2), name="image")
+    x = inputs
+    for i, width in enumerate((3, 4, 5), start=1):
+        x = L.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = L.BatchNormalization(momentum=0.5, name=f"conv{i}_bn")(x)
+        x = L.ReLU(name=f"conv{i}_relu")(x)
+    x = L.MaxPooling2D(2, name="pool")(x)
     x = L.Flatten(name="flatten")(x)
     x = L.Dense(8, activation="relu", name="fc1")(x)
     outputs = L.Dense(C, name="predictions")(x)
@@ -70,16 +87,10 @@ def network_weights(model):
 
 def test_with_lambda_0_the_network_trains_exactly_as_without_probes():
     # With reg_lambda > 0: the next test (one step, a network without batch norm).
-    def vgg():
-        return backbones.vgg16(num_classes=C, input_shape=(8, 8, 1), width=1 / 16)
-
-    probed, plain = with_and_without_probes(
-        vgg,
-        [backbones.vgg16_split_layer(3), backbones.vgg16_split_layer(5)],
-    )
-    assert probed.probe_names == ("d3", "d5")
+    probed, plain = with_and_without_probes(batch_norm_classifier, ["conv2", "conv3"])
+    assert probed.probe_names == ("d4", "d3")
     before = [[v.numpy() for v in p.trainable_variables] for p in probed.probes]
-    x, y = data(48, (8, 8, 1))
+    x, y = data(48, (6, 6, 2))
     for model in (probed, plain):
         model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
         model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
@@ -262,3 +273,26 @@ def test_train_py_logs_every_probe(tmp_path):
     assert (tmp_path / "curves.png").is_file()
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     assert loaded.probe_names == ("d3", "d5")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("KERAS_RLR_SLOW"),
+    reason="~14 s in a subprocess; KERAS_RLR_SLOW=1 runs it",
+)
+def test_same_probe_updates_on_one_and_two_replicas():
+    # The probes' loss is averaged over the global batch once: optimizer.apply
+    # sums the replicas' gradients (a plain mean would double their step).
+    here = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.run(
+        [sys.executable, os.path.join(here, "probe_replicas.py")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=here,
+        # This checkout's keras_rlr, not an installed one.
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["least_probe_move"] > 1e-4
+    assert result["max_weight_diff"] <= 1e-5 * max(1.0, result["max_weight"])
