@@ -57,7 +57,9 @@ class RandomLabelModel(keras.Model):
     "random_label": rho})`. Logged metrics: `loss` (the sum of every applied
     objective, `L_class + reg_lambda * L_reg + L_rand` plus weight penalties),
     `class_loss`, `random_label_loss`, `reg_loss`, `accuracy` (class) and
-    `random_label_accuracy`.
+    `random_label_accuracy`, then `random_label_loss_<probe>` and
+    `random_label_accuracy_<probe>` for each probe (see `probes`; they are not
+    in `loss`, which stays comparable with and without probes).
 
     Args:
         feature_extractor: a Keras model or layer mapping images to flat features
