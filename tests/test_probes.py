@@ -271,6 +271,7 @@ def test_train_py_logs_every_probe(tmp_path):
             assert name in columns, name
             assert 0 <= summary[name] <= 1, name
     assert (tmp_path / "curves.png").is_file()
+    assert "random-label accuracy, training set, probe d5" in result.stdout
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     assert loaded.probe_names == ("d3", "d5")
 
