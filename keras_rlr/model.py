@@ -85,8 +85,13 @@ class RandomLabelModel(keras.Model):
             `feature_extractor` returns, computed by the same layers (pass
             `feature_extractor=None` to derive it from this first output).
             Usually made by `from_classifier(..., probe_layers=...)`.
+        probe_class_head: for probes shallower than the main split, a
+            functional model from features to `[class logits, probe
+            features, ...]` over the class head's layers (pass
+            `class_head=None` to derive the class head from its first output).
         probes: observer heads at further split points, `{name: layer}` in the
-            order of `probe_extractor`'s further outputs; each maps its
+            order of `probe_extractor`'s further outputs, then
+            `probe_class_head`'s; each maps its
             features to `(batch, C, R)` logits. A probe trains on its own
             `L_rand` only, with its features held constant: nothing flows from
             it into the network, which trains exactly as without it. Each logs
@@ -120,9 +125,15 @@ class RandomLabelModel(keras.Model):
         single_output=False,
         probe_extractor=None,
         probes=None,
+        probe_class_head=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if class_head is None and probe_class_head is not None:
+            # Shares the probe class head's layers: one set of weights.
+            class_head = keras.Model(
+                probe_class_head.inputs, probe_class_head.outputs[0], name="class_head"
+            )
         if feature_extractor is None and probe_extractor is not None:
             # Shares the probe extractor's layers: one set of weights.
             feature_extractor = keras.Model(
@@ -133,10 +144,12 @@ class RandomLabelModel(keras.Model):
         check_arg(
             "probes",
             probes,
-            (probes is None) == (probe_extractor is None)
-            and (probes is None or len(probe_extractor.outputs) == 1 + len(probes)),
-            "given with a probe_extractor that has one output per probe after "
-            "the features",
+            len(probes or {})
+            == sum(
+                len(m.outputs) - 1 for m in (probe_extractor, probe_class_head) if m
+            ),
+            "given with a probe_extractor and/or probe_class_head that have one "
+            "output per probe after the features (the logits)",
         )
         check_arg("num_classes", num_classes, num_classes >= 2, ">= 2")
         check_num_random_labels(num_random_labels)
@@ -190,6 +203,7 @@ class RandomLabelModel(keras.Model):
             )
         self.random_heads = random_heads
         self.probe_extractor = probe_extractor
+        self.probe_class_head = probe_class_head
         self.probe_names = tuple(probes or {})
         self.probes = list((probes or {}).values())
         self.probe_loss_trackers = [
@@ -290,6 +304,7 @@ class RandomLabelModel(keras.Model):
             single_output=single_output,
             probe_extractor=parts.probe_extractor,
             probes=parts.probes,
+            probe_class_head=parts.probe_class_head,
             **kwargs,
         )
 
@@ -313,12 +328,9 @@ class RandomLabelModel(keras.Model):
         for head in (self.class_head, self.random_heads):
             if head is not None and not head.built:
                 head.build(feature_shape)
-        if self.probes:
-            for probe, tensor in zip(
-                self.probes, self.probe_extractor.outputs[1:], strict=True
-            ):
-                if not probe.built:
-                    probe.build((None, *tensor.shape[1:]))
+        for probe, tensor in zip(self.probes, self._probe_inputs(), strict=True):
+            if not probe.built:
+                probe.build((None, *tensor.shape[1:]))
         if not self.feature_extractor.trainable_weights:
             logging.warning(
                 "The feature extractor of %s has no trainable weights (the heads "
@@ -342,9 +354,18 @@ class RandomLabelModel(keras.Model):
     def _forward(self, inputs, training):
         return self._forward_with_probes(inputs, training)[:2]
 
+    def _probe_inputs(self):
+        # The symbolic tensors the probes read, in their order.
+        return [
+            tensor
+            for model in (self.probe_extractor, self.probe_class_head)
+            if model is not None
+            for tensor in model.outputs[1:]
+        ]
+
     def _forward_with_probes(self, inputs, training):
         # One pass of the extractor's layers gives the main and probe features.
-        if self.probes:
+        if self.probe_extractor is not None:
             features, *probe_features = self.probe_extractor(inputs, training=training)
         else:
             features, probe_features = (
@@ -358,6 +379,9 @@ class RandomLabelModel(keras.Model):
                 head_logits,
                 probe_features,
             )
+        if self.probe_class_head is not None:  # probes inside the class head
+            class_logits, *inner = self.probe_class_head(features, training=training)
+            return class_logits, head_logits, [*probe_features, *inner]
         return self.class_head(features, training=training), head_logits, probe_features
 
     # -- Training --------------------------------------------------------------
@@ -579,18 +603,26 @@ class RandomLabelModel(keras.Model):
     def _probes_config(self):
         if not self.probes:
             return {}
-        # The main extractor is rebuilt from the probe extractor's first
-        # output on loading, so that the two share their layers again.
-        return {
-            "feature_extractor": None,
+        # The main extractor (class head) is rebuilt from the probe extractor's
+        # (probe class head's) first output on loading, so that the two share
+        # their layers again.
+        config = {
             "probe_extractor": keras.saving.serialize_keras_object(
                 self.probe_extractor
+            ),
+            "probe_class_head": keras.saving.serialize_keras_object(
+                self.probe_class_head
             ),
             "probes": {
                 name: keras.saving.serialize_keras_object(probe)
                 for name, probe in zip(self.probe_names, self.probes, strict=True)
             },
         }
+        if self.probe_extractor is not None:
+            config["feature_extractor"] = None
+        if self.probe_class_head is not None:
+            config["class_head"] = None
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -600,6 +632,7 @@ class RandomLabelModel(keras.Model):
             "class_head",
             "random_heads",
             "probe_extractor",
+            "probe_class_head",
         ):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])

@@ -87,8 +87,11 @@ def network_weights(model):
 
 def test_with_lambda_0_the_network_trains_exactly_as_without_probes():
     # With reg_lambda > 0: the next test (one step, a network without batch norm).
-    probed, plain = with_and_without_probes(batch_norm_classifier, ["conv2", "conv3"])
-    assert probed.probe_names == ("d4", "d3")
+    # Probes before the split (one on the image itself) and inside the class head.
+    probed, plain = with_and_without_probes(
+        batch_norm_classifier, ["conv1", "conv3", "fc1"], split_layer="conv2"
+    )
+    assert probed.probe_names == ("d5", "d3", "d2")
     before = [[v.numpy() for v in p.trainable_variables] for p in probed.probes]
     x, y = data(48, (6, 6, 2))
     for model in (probed, plain):
@@ -118,15 +121,18 @@ def rand_loss(logits, y):
 def test_a_probe_moves_by_its_own_gradient_and_never_the_network():
     lr = 0.1
     probed, plain = with_and_without_probes(
-        small_classifier, ["conv2", "fc1"], reg_lambda=0.5
+        small_classifier, ["predictions", "conv2"], split_layer="fc1", reg_lambda=0.5
     )
-    assert probed.probe_names == ("d3", "d2")
+    # The deeper probe reads the extractor, the shallower one the class head.
+    assert probed.probe_names == ("d3", "d1")
     x, y = data(16, (6, 6, 2))
     # Before the step: each probe's features, held constant, and its gradient.
     classifier = probed.probe_extractor
+    kernel, bias = probed.class_head.get_layer("fc1").get_weights()
     features = {
         "d3": keras.Model(classifier.input, classifier.get_layer("conv1").output)(x),
-        "d2": keras.Model(classifier.input, classifier.get_layer("flatten").output)(x),
+        # Inside the class head: its fc1 written out on the main features.
+        "d1": np.maximum(probed.feature_extractor(x).numpy() @ kernel + bias, 0),
     }
     expected = {}
     for name, probe in zip(probed.probe_names, probed.probes, strict=True):
@@ -188,7 +194,10 @@ def test_probe_metrics_against_numpy():
 
 def test_keras_round_trip_restores_the_probes(tmp_path):
     model = keras_rlr.RandomLabelModel.from_classifier(
-        small_classifier(), num_random_labels=R, probe_layers=["conv2", "fc1"]
+        small_classifier(),
+        split_layer="fc1",
+        num_random_labels=R,
+        probe_layers=["conv2", "predictions"],
     )
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     x, y = data(16, (6, 6, 2))
@@ -201,6 +210,7 @@ def test_keras_round_trip_restores_the_probes(tmp_path):
     assert loaded.feature_extractor.get_layer("conv1") is (
         loaded.probe_extractor.get_layer("conv1")
     )
+    assert loaded.class_head.layers[-1] is loaded.probe_class_head.layers[-1]
     for ours, theirs in zip(
         model.weights + model.optimizer.variables,
         loaded.weights + loaded.optimizer.variables,
@@ -221,7 +231,7 @@ def test_keras_round_trip_restores_the_probes(tmp_path):
     "split_layer, probe_layers, match",
     [
         (None, ["predictions"], "has the main heads' copy depth 1"),
-        ("conv2", ["fc1"], "inside the class head"),
+        ("conv2", ["fc1"], "single_output has none"),
         (None, ["nope"], "no layer named 'nope'"),
         (None, ["flatten", "fc1"], "Two probe layers have copy depth 2"),
     ],
@@ -229,7 +239,10 @@ def test_keras_round_trip_restores_the_probes(tmp_path):
 def test_bad_probe_layers_are_named(split_layer, probe_layers, match):
     with pytest.raises(ValueError, match=match):
         keras_rlr.RandomLabelModel.from_classifier(
-            small_classifier(), split_layer=split_layer, probe_layers=probe_layers
+            small_classifier(),
+            split_layer=split_layer,
+            probe_layers=probe_layers,
+            single_output=match == "single_output has none",
         )
 
 
@@ -238,7 +251,7 @@ def test_bad_probe_layers_are_named(split_layer, probe_layers, match):
     [
         (dict(model="small_cnn", probe_depths="3"), "--probe_depths needs a model"),
         (dict(probe_depths="3,17"), "--probe_depths: copy_depth must be in 1...16"),
-        (dict(copy_depth=3, probe_depths="5,3"), "must each exceed --copy_depth=3"),
+        (dict(copy_depth=3, probe_depths="5,3"), "must differ from --copy_depth=3"),
         (dict(probe_depths="3,five"), "--probe_depths must be comma-separated"),
     ],
 )

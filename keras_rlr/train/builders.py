@@ -87,11 +87,11 @@ def _probe_layers(backbone, config, depths):
                 f"--probe_depths: {error}. Received: probe_depths="
                 f"{config.probe_depths!r}"
             ) from error
-        if depth <= config.copy_depth:
+        if depth == config.copy_depth:
             raise ValueError(
-                f"--probe_depths must each exceed --copy_depth={config.copy_depth} "
-                "(a probe at the heads' depth repeats them; shallower probes are "
-                f"not supported yet). Received: probe_depths={config.probe_depths!r}"
+                f"--probe_depths must differ from --copy_depth={config.copy_depth} "
+                "(a probe at the heads' depth repeats them). "
+                f"Received: probe_depths={config.probe_depths!r}"
             )
     return layers
 

@@ -253,8 +253,8 @@ class Config:
         None,
         "Comma-separated copy depths of probes (e.g. 3,5,7,9): observer heads, "
         "each C fresh copies of the network's last d layers, trained on L_rand "
-        "only, that never change the network. Each d must exceed --copy_depth; "
-        "needs --model=vgg16. Logs random_label_accuracy_d<d> per probe.",
+        "only, that never change the network. Each d must differ from "
+        "--copy_depth; needs --model=vgg16. Logs random_label_accuracy_d<d> per probe.",
         HEADS,
         check=(
             lambda value: _depth_list(value) is not None,
