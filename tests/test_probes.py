@@ -220,11 +220,6 @@ def test_keras_round_trip_restores_the_probes(tmp_path):
     assert model.evaluate(x, y, verbose=0, return_dict=True) == (
         loaded.evaluate(x, y, verbose=0, return_dict=True)
     )
-    # Both train on identically from there.
-    model.train_on_batch(x, y)
-    loaded.train_on_batch(x, y)
-    for ours, theirs in zip(model.weights, loaded.weights, strict=True):
-        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize(
