@@ -21,8 +21,9 @@ class TrainSetEvaluation(keras.callbacks.Callback):
     (dropout on, augmented images, weights changing during the epoch). The
     paper's complexity metric is the end-of-epoch accuracy on the clean
     training set in inference mode; this callback adds it to the epoch logs as
-    `train_<metric>` (by default `train_accuracy` and
-    `train_random_label_accuracy`).
+    `train_<metric>` (by default `train_accuracy`,
+    `train_random_label_accuracy` and, for a model with probes,
+    `train_random_label_accuracy_<probe>` of each).
 
     Put it *before* any callback that reads the logs (`CSVLogger`,
     `TensorBoard`, ...): callbacks see the logs in list order.
@@ -30,7 +31,8 @@ class TrainSetEvaluation(keras.callbacks.Callback):
     Args:
         dataset: the training set, batched, un-augmented, with its random
             labels (`keras_rlr.data.evaluation_dataset(..., stream=TRAIN_STREAM)`).
-        metrics: names of the model's metrics to add.
+        metrics: names of the model's metrics to add (default: the class
+            and random-label accuracies, and every probe's).
 
     Example:
 
@@ -45,7 +47,7 @@ class TrainSetEvaluation(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, dataset, metrics=("accuracy", "random_label_accuracy")):
+    def __init__(self, dataset, metrics=None):
         super().__init__()
         spec = getattr(dataset, "element_spec", None)
         if not data.carries_random_labels(spec):
@@ -57,18 +59,27 @@ class TrainSetEvaluation(keras.callbacks.Callback):
         if int(dataset.cardinality()) == 0:
             raise ValueError("TrainSetEvaluation: the dataset is empty.")
         self.dataset = dataset
-        self.metric_names = tuple(metrics)
+        self.metric_names = tuple(metrics) if metrics is not None else None
+
+    def _names(self):
+        if self.metric_names is not None:
+            return self.metric_names
+        probes = getattr(self.model, "probe_names", ())
+        return ("accuracy", "random_label_accuracy") + tuple(
+            f"random_label_accuracy_{name}" for name in probes
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         results = self.model.evaluate(self.dataset, verbose=0, return_dict=True)
-        unknown = set(self.metric_names) - set(results)
+        names = self._names()
+        unknown = set(names) - set(results)
         if unknown:
             raise ValueError(
                 f"TrainSetEvaluation: the model logs no metric {sorted(unknown)}. "
                 f"Available: {sorted(results)}"
             )
         if logs is not None:
-            logs.update({f"train_{name}": results[name] for name in self.metric_names})
+            logs.update({f"train_{name}": results[name] for name in names})
 
 
 class BackupAndRestore(keras.callbacks.Callback):

@@ -16,7 +16,17 @@ import keras
 from keras_rlr.copied_heads import CopiedHeads
 
 Parts = collections.namedtuple(
-    "Parts", ["feature_extractor", "class_head", "random_heads", "num_classes"]
+    "Parts",
+    [
+        "feature_extractor",
+        "class_head",
+        "random_heads",
+        "num_classes",
+        "probe_extractor",
+        "probes",
+        "probe_class_head",
+    ],
+    defaults=(None, None, None),
 )
 
 
@@ -27,14 +37,17 @@ def split_classifier(
     width_multiplier=1.0,
     conv_implementation="auto",
     single_output=False,
+    probe_layers=(),
 ):
     """The parts of a `RandomLabelModel` cut out of `classifier`.
 
     See `RandomLabelModel.from_classifier` for the arguments.
 
     Returns:
-        `Parts(feature_extractor, class_head, random_heads, num_classes)`;
-        `class_head` is None with `single_output`.
+        `Parts(feature_extractor, class_head, random_heads, num_classes,
+        probe_extractor, probes, probe_class_head)`; `class_head` is None with
+        `single_output`; `probe_extractor` (`probe_class_head`) is None
+        without probes deeper (shallower) than the main split.
     """
     if isinstance(classifier, keras.Sequential):
         classifier = _as_functional(classifier)
@@ -49,12 +62,13 @@ def split_classifier(
         feature_extractor = keras.Model(
             image, tail_input, name=f"{classifier.name}_extractor"
         )
-    class_head = None
+    class_head, clone_inputs = None, {}
     if not single_output:
         inputs = keras.Input(tuple(tail_input.shape[1:]), name="features")
         x = inputs
         clones = []
         for layer in tail:
+            clone_inputs[id(layer)] = x  # where a shallower probe reads
             config = layer.get_config()
             if layer is last:
                 config["activation"] = "linear"
@@ -72,7 +86,105 @@ def split_classifier(
         conv_implementation=conv_implementation,
         name="random_heads",
     )
-    return Parts(feature_extractor, class_head, random_heads, num_classes)
+    probe_extractor, probes, probe_class_head = None, None, None
+    if probe_layers:
+        probe_extractor, probes, probe_class_head = _probes(
+            classifier,
+            tail,
+            tail_input,
+            class_head,
+            clone_inputs,
+            probe_layers,
+            num_classes=num_classes,
+            num_outputs=num_random_labels,
+            width_multiplier=width_multiplier,
+            conv_implementation=conv_implementation,
+        )
+    return Parts(
+        feature_extractor,
+        class_head,
+        random_heads,
+        num_classes,
+        probe_extractor,
+        probes,
+        probe_class_head,
+    )
+
+
+def copy_depth(tail):
+    """The number of weighted layers (`Dense`, `Conv2D`) in `tail`."""
+    return sum(isinstance(t, keras.layers.Dense | keras.layers.Conv2D) for t in tail)
+
+
+def _probes(
+    classifier,
+    tail,
+    tail_input,
+    class_head,
+    clone_inputs,
+    probe_layers,
+    num_classes,
+    **heads,
+):
+    """The probes, and the extractor and class head that compute their features.
+
+    A probe deeper than the main split reads a tensor of the classifier's graph
+    before it: the extractor gets it as a further output. A shallower one reads
+    a tensor inside the class head: the class head gets it as a further output.
+    Either way one forward pass computes the main features, the class logits
+    and every probe's features. A probe is named `d<k>`, `k` the weighted
+    layers of its tail. Returns `(probe_extractor, probes, probe_class_head)`,
+    the deeper probes first in `probes`.
+    """
+    depth = copy_depth(tail)
+    tensors, probes = [], {}
+    inner, shallow = [], {}
+    for layer_name in probe_layers:
+        probe_tail, tensor = _split(classifier, layer_name)
+        probe_depth = copy_depth(probe_tail)
+        name = f"d{probe_depth}"
+        if probe_depth == depth:
+            raise ValueError(
+                f"A probe at {layer_name!r} has the main heads' copy depth "
+                f"{depth}: it would repeat them. Put probes at other depths. "
+                f"Received: probe layer={layer_name!r}"
+            )
+        if name in probes or name in shallow:
+            raise ValueError(
+                f"Two probe layers have copy depth {probe_depth}; give one layer "
+                f"per depth. Received: probe_layers={list(probe_layers)}"
+            )
+        probe = CopiedHeads(
+            probe_tail, num_copies=num_classes, name=f"probe_{name}", **heads
+        )
+        if probe_depth > depth:
+            tensors.append(tensor)
+            probes[name] = probe
+            continue
+        if class_head is None:
+            raise ValueError(
+                f"A probe at {layer_name!r} (depth {probe_depth}) would read "
+                "features inside the class head, and single_output has none. "
+                f"Put probes deeper than the heads' depth {depth}. "
+                f"Received: probe layer={layer_name!r}"
+            )
+        inner.append(clone_inputs[id(probe_tail[0])])
+        shallow[name] = probe
+    # The same layers as the classifier (and the main extractor): one graph.
+    probe_extractor = None
+    if tensors:
+        probe_extractor = keras.Model(
+            classifier.inputs[0],
+            [tail_input, *tensors],
+            name=f"{classifier.name}_probe_extractor",
+        )
+    # The same layers as the class head.
+    probe_class_head = None
+    if inner:
+        probe_class_head = keras.Model(
+            class_head.inputs, [class_head.outputs[0], *inner], name="probe_class_head"
+        )
+    return probe_extractor, {**probes, **shallow}, probe_class_head
 
 
 def _split(classifier, split_layer):

@@ -57,7 +57,9 @@ class RandomLabelModel(keras.Model):
     "random_label": rho})`. Logged metrics: `loss` (the sum of every applied
     objective, `L_class + reg_lambda * L_reg + L_rand` plus weight penalties),
     `class_loss`, `random_label_loss`, `reg_loss`, `accuracy` (class) and
-    `random_label_accuracy`.
+    `random_label_accuracy`, then `random_label_loss_<probe>` and
+    `random_label_accuracy_<probe>` for each probe (see `probes`; they are not
+    in `loss`, which stays comparable with and without probes).
 
     Args:
         feature_extractor: a Keras model or layer mapping images to flat features
@@ -78,6 +80,23 @@ class RandomLabelModel(keras.Model):
             features).
         single_output: no class head; classes are predicted by the summed
             joint probabilities of the heads (paper A.5).
+        probe_extractor: with `probes`, a functional model from images to
+            `[features, probe_1 features, ...]`, whose first output is what
+            `feature_extractor` returns, computed by the same layers (pass
+            `feature_extractor=None` to derive it from this first output).
+            Usually made by `from_classifier(..., probe_layers=...)`.
+        probe_class_head: for probes shallower than the main split, a
+            functional model from features to `[class logits, probe
+            features, ...]` over the class head's layers (pass
+            `class_head=None` to derive the class head from its first output).
+        probes: observer heads at further split points, `{name: layer}` in the
+            order of `probe_extractor`'s further outputs, then
+            `probe_class_head`'s; each maps its
+            features to `(batch, C, R)` logits. A probe trains on its own
+            `L_rand` only, with its features held constant: nothing flows from
+            it into the network, which trains exactly as without it. Each logs
+            `random_label_loss_<name>` and `random_label_accuracy_<name>`
+            (not part of `loss`).
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
     Example:
@@ -104,9 +123,34 @@ class RandomLabelModel(keras.Model):
         class_head=None,
         random_heads=None,
         single_output=False,
+        probe_extractor=None,
+        probes=None,
+        probe_class_head=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if class_head is None and probe_class_head is not None:
+            # Shares the probe class head's layers: one set of weights.
+            class_head = keras.Model(
+                probe_class_head.inputs, probe_class_head.outputs[0], name="class_head"
+            )
+        if feature_extractor is None and probe_extractor is not None:
+            # Shares the probe extractor's layers: one set of weights.
+            feature_extractor = keras.Model(
+                probe_extractor.inputs,
+                probe_extractor.outputs[0],
+                name=f"{probe_extractor.name}_features",
+            )
+        check_arg(
+            "probes",
+            probes,
+            len(probes or {})
+            == sum(
+                len(m.outputs) - 1 for m in (probe_extractor, probe_class_head) if m
+            ),
+            "given with a probe_extractor and/or probe_class_head that have one "
+            "output per probe after the features (the logits)",
+        )
         check_arg("num_classes", num_classes, num_classes >= 2, ">= 2")
         check_num_random_labels(num_random_labels)
         check_arg("reg_lambda", reg_lambda, reg_lambda >= 0, ">= 0")
@@ -158,6 +202,17 @@ class RandomLabelModel(keras.Model):
                 num_classes, num_random_labels, dtype="float32", name="random_heads"
             )
         self.random_heads = random_heads
+        self.probe_extractor = probe_extractor
+        self.probe_class_head = probe_class_head
+        self.probe_names = tuple(probes or {})
+        self.probes = list((probes or {}).values())
+        self.probe_loss_trackers = [
+            keras.metrics.Mean(name=f"random_label_loss_{n}") for n in self.probe_names
+        ]
+        self.probe_accuracy_trackers = [
+            keras.metrics.Mean(name=f"random_label_accuracy_{n}")
+            for n in self.probe_names
+        ]
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.class_loss_tracker = keras.metrics.Mean(name="class_loss")
         self.random_label_loss_tracker = keras.metrics.Mean(name="random_label_loss")
@@ -181,6 +236,7 @@ class RandomLabelModel(keras.Model):
         width_multiplier=1.0,
         conv_implementation="auto",
         single_output=False,
+        probe_layers=None,
         **kwargs,
     ):
         """Splits a functional Keras classifier and puts copies of its tail on top.
@@ -208,6 +264,12 @@ class RandomLabelModel(keras.Model):
             conv_implementation: how the copies' convolutions run (see
                 `CopiedHeads`).
             single_output: no class head (paper A.5).
+            probe_layers: names of further split layers, each before
+                `split_layer`: a probe (`C` fresh copies of the tail from that
+                layer, see `probes` in the class docstring) observes there.
+                A probe is named `d<k>` after its copy depth `k` (the weighted
+                layers of its tail), so its metrics are
+                `random_label_accuracy_d<k>`, ...
             **kwargs: further `RandomLabelModel` arguments (`reg_lambda`,
                 `label_smoothing`, `name`, ...). Weight decay comes from the
                 classifier's own kernel regularizers.
@@ -231,6 +293,7 @@ class RandomLabelModel(keras.Model):
             width_multiplier=width_multiplier,
             conv_implementation=conv_implementation,
             single_output=single_output,
+            probe_layers=tuple(probe_layers or ()),
         )
         return cls(
             parts.feature_extractor,
@@ -239,6 +302,9 @@ class RandomLabelModel(keras.Model):
             class_head=parts.class_head,
             random_heads=parts.random_heads,
             single_output=single_output,
+            probe_extractor=parts.probe_extractor,
+            probes=parts.probes,
+            probe_class_head=parts.probe_class_head,
             **kwargs,
         )
 
@@ -262,6 +328,9 @@ class RandomLabelModel(keras.Model):
         for head in (self.class_head, self.random_heads):
             if head is not None and not head.built:
                 head.build(feature_shape)
+        for probe, tensor in zip(self.probes, self._probe_inputs(), strict=True):
+            if not probe.built:
+                probe.build((None, *tensor.shape[1:]))
         if not self.feature_extractor.trainable_weights:
             logging.warning(
                 "The feature extractor of %s has no trainable weights (the heads "
@@ -283,11 +352,37 @@ class RandomLabelModel(keras.Model):
         return self.random_heads(self.feature_extractor(inputs, training=training))
 
     def _forward(self, inputs, training):
-        features = self.feature_extractor(inputs, training=training)
+        return self._forward_with_probes(inputs, training)[:2]
+
+    def _probe_inputs(self):
+        # The symbolic tensors the probes read, in their order.
+        return [
+            tensor
+            for model in (self.probe_extractor, self.probe_class_head)
+            if model is not None
+            for tensor in model.outputs[1:]
+        ]
+
+    def _forward_with_probes(self, inputs, training):
+        # One pass of the extractor's layers gives the main and probe features.
+        if self.probe_extractor is not None:
+            features, *probe_features = self.probe_extractor(inputs, training=training)
+        else:
+            features, probe_features = (
+                self.feature_extractor(inputs, training=training),
+                [],
+            )
         head_logits = self.random_heads(features, training=training)
         if self.single_output:
-            return losses.summed_class_log_probs(head_logits), head_logits
-        return self.class_head(features, training=training), head_logits
+            return (
+                losses.summed_class_log_probs(head_logits),
+                head_logits,
+                probe_features,
+            )
+        if self.probe_class_head is not None:  # probes inside the class head
+            class_logits, *inner = self.probe_class_head(features, training=training)
+            return class_logits, head_logits, [*probe_features, *inner]
+        return self.class_head(features, training=training), head_logits, probe_features
 
     # -- Training --------------------------------------------------------------
 
@@ -300,12 +395,16 @@ class RandomLabelModel(keras.Model):
             self.reg_loss_tracker,
             self.accuracy_tracker,
             self.random_label_accuracy_tracker,
+            *self.probe_loss_trackers,
+            *self.probe_accuracy_trackers,
         ]
 
     def train_step(self, data):
         x, labels, random_labels = self._unpack(data)
         with tf.GradientTape(persistent=True) as tape:
-            class_logits, head_logits = self._forward(x, training=True)
+            class_logits, head_logits, probe_features = self._forward_with_probes(
+                x, training=True
+            )
             per_example = self._per_example_losses(
                 labels, random_labels, class_logits, head_logits
             )
@@ -328,7 +427,12 @@ class RandomLabelModel(keras.Model):
         gradients = tape.gradient(class_path_loss, class_path_vars)
         gradients += tape.gradient(heads_loss, head_vars)
         del tape
-        self.optimizer.apply(gradients, class_path_vars + head_vars)
+        probe_gradients, probe_vars = self._probe_gradients(
+            labels, random_labels, probe_features
+        )
+        self.optimizer.apply(
+            gradients + probe_gradients, class_path_vars + head_vars + probe_vars
+        )
 
         self._update_metrics(
             labels, random_labels, class_logits, head_logits, per_example, penalty
@@ -337,7 +441,23 @@ class RandomLabelModel(keras.Model):
 
     def test_step(self, data):
         x, labels, random_labels = self._unpack(data)
-        class_logits, head_logits = self._forward(x, training=False)
+        class_logits, head_logits, probe_features = self._forward_with_probes(
+            x, training=False
+        )
+        for probe, features, loss_tracker, accuracy_tracker in zip(
+            self.probes,
+            probe_features,
+            self.probe_loss_trackers,
+            self.probe_accuracy_trackers,
+            strict=True,
+        ):
+            self._update_probe_metrics(
+                labels,
+                random_labels,
+                probe(features, training=False),
+                loss_tracker,
+                accuracy_tracker,
+            )
         per_example = self._per_example_losses(
             labels, random_labels, class_logits, head_logits
         )
@@ -350,6 +470,45 @@ class RandomLabelModel(keras.Model):
             self._weight_penalty(),
         )
         return {m.name: m.result() for m in self.metrics}
+
+    def _probe_gradients(self, labels, random_labels, probe_features):
+        """Each probe's `L_rand` gradients, on its features held constant.
+
+        A tape of its own, over the probes only: nothing reaches the network.
+        Returns `(gradients, variables)` to append to the one `optimizer.apply`.
+        """
+        gradients, variables = [], []
+        for probe, features, loss_tracker, accuracy_tracker in zip(
+            self.probes,
+            probe_features,
+            self.probe_loss_trackers,
+            self.probe_accuracy_trackers,
+            strict=True,
+        ):
+            features = tf.stop_gradient(features)
+            with tf.GradientTape() as tape:
+                logits = probe(features, training=True)
+                per_example = losses.random_label_loss(labels, random_labels, logits)
+                # Global-batch average and loss scaling, as the heads' loss.
+                loss = self.optimizer.scale_loss(
+                    tf.nn.compute_average_loss(per_example)
+                )
+            gradients += tape.gradient(loss, probe.trainable_variables)
+            variables += probe.trainable_variables
+            self._update_probe_metrics(
+                labels, random_labels, logits, loss_tracker, accuracy_tracker
+            )
+        return gradients, variables
+
+    def _update_probe_metrics(
+        self, labels, random_labels, logits, loss_tracker, accuracy_tracker
+    ):
+        loss_tracker.update_state(
+            losses.random_label_loss(labels, random_labels, logits)
+        )
+        accuracy_tracker.update_state(
+            losses.random_label_accuracy(labels, random_labels, logits)
+        )
 
     def _unpack(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -452,14 +611,50 @@ class RandomLabelModel(keras.Model):
             if self._given_heads[1]
             else None,
             "single_output": self.single_output,
+            **self._probes_config(),
         }
+
+    def _probes_config(self):
+        if not self.probes:
+            return {}
+        # The main extractor (class head) is rebuilt from the probe extractor's
+        # (probe class head's) first output on loading, so that the two share
+        # their layers again.
+        config = {
+            "probe_extractor": keras.saving.serialize_keras_object(
+                self.probe_extractor
+            ),
+            "probe_class_head": keras.saving.serialize_keras_object(
+                self.probe_class_head
+            ),
+            "probes": {
+                name: keras.saving.serialize_keras_object(probe)
+                for name, probe in zip(self.probe_names, self.probes, strict=True)
+            },
+        }
+        if self.probe_extractor is not None:
+            config["feature_extractor"] = None
+        if self.probe_class_head is not None:
+            config["class_head"] = None
+        return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("feature_extractor", "class_head", "random_heads"):
+        for key in (
+            "feature_extractor",
+            "class_head",
+            "random_heads",
+            "probe_extractor",
+            "probe_class_head",
+        ):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
+        if config.get("probes") is not None:
+            config["probes"] = {
+                name: keras.saving.deserialize_keras_object(probe)
+                for name, probe in config["probes"].items()
+            }
         return cls(**config)
 
 

@@ -34,6 +34,14 @@ def build_model(config, image_shape, num_classes):
     if backbone.kind == "classifier":
         arguments["num_classes"] = num_classes
     network = backbone.build(**arguments)
+    probe_depths = schema.probe_depths(config)
+    if probe_depths and backbone.kind != "classifier":
+        raise ValueError(
+            f"--probe_depths needs a model that is split at a copy depth "
+            f"(--model=vgg16); --model={config.model} puts dense heads on its "
+            f"features. Drop --probe_depths. Received: probe_depths="
+            f"{config.probe_depths!r}"
+        )
     if backbone.kind == "classifier":
         # The heads are copies of the last copy_depth layers; weight decay sits
         # in the network's own kernels (extractor and class head), never in
@@ -41,6 +49,7 @@ def build_model(config, image_shape, num_classes):
         return RandomLabelModel.from_classifier(
             network,
             split_layer=backbone.split_layer_name(config.copy_depth),
+            probe_layers=_probe_layers(backbone, config, probe_depths),
             num_random_labels=config.num_random_labels,
             width_multiplier=config.copy_width_multiplier,
             single_output=config.single_output,
@@ -65,6 +74,26 @@ def build_model(config, image_shape, num_classes):
         weight_decay=0.0 if config.single_output else config.weight_decay,
         single_output=config.single_output,
     )
+
+
+def _probe_layers(backbone, config, depths):
+    """The split layers of `--probe_depths`, each checked against the network."""
+    layers = []
+    for depth in depths:
+        try:
+            layers.append(backbone.split_layer_name(depth))
+        except ValueError as error:
+            raise ValueError(
+                f"--probe_depths: {error}. Received: probe_depths="
+                f"{config.probe_depths!r}"
+            ) from error
+        if depth == config.copy_depth:
+            raise ValueError(
+                f"--probe_depths must differ from --copy_depth={config.copy_depth} "
+                "(a probe at the heads' depth repeats them). "
+                f"Received: probe_depths={config.probe_depths!r}"
+            )
+    return layers
 
 
 def backbone_arguments(config):

@@ -72,6 +72,25 @@ def setting(
     )
 
 
+def _depth_list(value):
+    """`"3,5"` -> `(3, 5)`; `""` or None -> `()`; None if not integers."""
+    parts = [p.strip() for p in value.split(",")] if (value or "").strip() else []
+    if not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+def probe_depths(config):
+    """The probe depths of `config`, as integers."""
+    depths = _depth_list(config.probe_depths)
+    if depths is None:
+        raise ValueError(
+            "--probe_depths must be comma-separated integers, e.g. 3,5,7. "
+            f"Received: probe_depths={config.probe_depths!r}"
+        )
+    return depths
+
+
 def _known_dataset(name):
     from keras_rlr.train import console
 
@@ -229,6 +248,18 @@ class Config:
         HEADS,
         lower=1,
         upper=16,
+    )
+    probe_depths: str | None = setting(
+        None,
+        "Comma-separated copy depths of probes (e.g. 3,5,7,9): observer heads, "
+        "each C fresh copies of the network's last d layers, trained on L_rand "
+        "only, that never change the network. Each d must differ from "
+        "--copy_depth; needs --model=vgg16. Logs random_label_accuracy_d<d> per probe.",
+        HEADS,
+        check=(
+            lambda value: _depth_list(value) is not None,
+            "--probe_depths must be comma-separated integers, e.g. 3,5,7",
+        ),
     )
     copy_width_multiplier: float = setting(
         1.0,

@@ -283,4 +283,13 @@ def format_summary(summary, output_dir):
             f"  random-label accuracy, test set        {test_rla:.3f}"
             f"  (at chance, within the 95 % band ±{leak.band:.3f}: {at_chance})",
         ]
+        + [
+            f"  random-label accuracy, training set, probe {name[len(_PROBE) :]}"
+            f"{summary[name]:>8.3f}  ({summary[name] / chance:.1f}x chance)"
+            for name in summary
+            if name.startswith(_PROBE)
+        ]
     )
+
+
+_PROBE = "train_random_label_accuracy_"

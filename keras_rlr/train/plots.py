@@ -34,6 +34,13 @@ def plot_curves(history, chance, path, title=None):
                 epochs = range(1, len(values) + 1)
                 ax.plot(epochs, values, style, label=label, linewidth=1.6)
         if metric == "random_label_accuracy":
+            # Probes at further depths (issue #12): their clean train curves.
+            for column in sorted(history, key=_depth):
+                values = history[column]
+                if column.startswith("train_random_label_accuracy_") and values:
+                    depth = column[len("train_random_label_accuracy_") :]
+                    epochs = range(1, len(values) + 1)
+                    ax.plot(epochs, values, "-", label=f"probe {depth}, train (clean)")
             ax.axhline(
                 chance, color="gray", linewidth=1, label=f"chance 1/R = {chance:g}"
             )
@@ -47,3 +54,9 @@ def plot_curves(history, chance, path, title=None):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _depth(name):
+    """Sort key: probes `..._d<k>` by their depth `k`, other names first."""
+    suffix = name.rsplit("_d", 1)[-1]
+    return (1, int(suffix), name) if suffix.isdigit() else (0, 0, name)
