@@ -1,8 +1,10 @@
 """`RandomLabelModel`: a classifier with random-label prediction heads.
 
-One class (about 450 lines, half of them docstrings that spell out the gradient
-routing); splitting an existing classifier for `from_classifier` lives in
-`keras_rlr.classifier_split`, the losses in `keras_rlr.losses`.
+One class, long (about 680 lines, half of them docstrings that spell out the
+gradient routing) because its train step holds three routed objectives and the
+observer probes, which must share its one forward pass and its one
+`optimizer.apply`; splitting an existing classifier for `from_classifier` lives
+in `keras_rlr.classifier_split`, the losses in `keras_rlr.losses`.
 """
 
 import keras
