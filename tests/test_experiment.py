@@ -73,6 +73,13 @@ def test_steps_per_execution_ends_every_epoch_on_a_call(tmp_path):
     assert builders.steps_per_execution(32, 195) == 15
     assert builders.steps_per_execution(32, 43) == 1
     assert builders.steps_per_execution(100, 4) == 4
+
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    # Keras's multi-step loop fails under distribution (test_distribute.py
+    # trains on two replicas through train_and_evaluate): one step per call.
+    assert builders.steps_per_execution(32, 44, TwoReplicas()) == 1
     # Several steps per call train and log exactly what one step per call does.
     histories = []
     for steps in (1, 3):

@@ -114,12 +114,25 @@ def build_optimizer(config, steps_per_epoch):
     return keras.optimizers.SGD(learning_rate, momentum=config.momentum)
 
 
-def steps_per_execution(requested, steps_per_epoch):
-    """The largest divisor of `steps_per_epoch` that is at most `requested`.
+def steps_per_execution(requested, steps_per_epoch, strategy=None):
+    """The largest divisor of `steps_per_epoch` that is at most `requested`;
+    1 under a strategy with several replicas.
 
     An execution that straddles two epochs trains the same steps but logs
     wrong metrics for both (Keras 3.15), so every epoch must end on a call.
+    Under MirroredStrategy and MultiWorkerMirroredStrategy, Keras 3.15's
+    multi-step loop fails ("You must feed a value for placeholder tensor"):
+    one step per call there.
     """
+    if strategy is not None and strategy.num_replicas_in_sync > 1:
+        if requested > 1:
+            logging.info(
+                "--steps_per_execution=%d: 1 with %d replicas (Keras's multi-step "
+                "loop fails under distribution).",
+                requested,
+                strategy.num_replicas_in_sync,
+            )
+        return 1
     return max(
         n
         for n in range(1, min(requested, steps_per_epoch) + 1)

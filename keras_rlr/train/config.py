@@ -303,7 +303,7 @@ class Config:
         "(Keras logs wrong epoch metrics otherwise). Saves per-step Python "
         "overhead: a quickstart epoch took 0.5-0.7x as long with 4 to 44 steps "
         "per call as with 1. Per-epoch callbacks are unaffected; progress bars "
-        "move every N steps.",
+        "move every N steps. 1 under multi-replica strategies.",
         SCALE,
         lower=1,
     )

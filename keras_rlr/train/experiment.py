@@ -181,7 +181,7 @@ def _train(run, config, strategy, initial_epoch, backup):
                 optimizer=builders.build_optimizer(config, inputs.steps_per_epoch),
                 jit_compile=builders.jit_compile(config.jit_compile, strategy),
                 steps_per_execution=builders.steps_per_execution(
-                    config.steps_per_execution, inputs.steps_per_epoch
+                    config.steps_per_execution, inputs.steps_per_epoch, strategy
                 ),
             )
     except (ValueError, RuntimeError) as error:
