@@ -446,12 +446,8 @@ class RandomLabelModel(keras.Model):
         class_logits, head_logits, probe_features = self._forward_with_probes(
             x, training=False
         )
-        for probe, features, loss_tracker, accuracy_tracker in zip(
-            self.probes,
-            probe_features,
-            self.probe_loss_trackers,
-            self.probe_accuracy_trackers,
-            strict=True,
+        for probe, features, loss_tracker, accuracy_tracker in self._each_probe(
+            probe_features
         ):
             self._update_probe_metrics(
                 labels,
@@ -473,6 +469,16 @@ class RandomLabelModel(keras.Model):
         )
         return {m.name: m.result() for m in self.metrics}
 
+    def _each_probe(self, probe_features):
+        """`(probe, its features, loss tracker, accuracy tracker)` per probe."""
+        return zip(
+            self.probes,
+            probe_features,
+            self.probe_loss_trackers,
+            self.probe_accuracy_trackers,
+            strict=True,
+        )
+
     def _probe_gradients(self, labels, random_labels, probe_features):
         """Each probe's `L_rand` gradients, on its features held constant.
 
@@ -480,12 +486,8 @@ class RandomLabelModel(keras.Model):
         Returns `(gradients, variables)` to append to the one `optimizer.apply`.
         """
         gradients, variables = [], []
-        for probe, features, loss_tracker, accuracy_tracker in zip(
-            self.probes,
-            probe_features,
-            self.probe_loss_trackers,
-            self.probe_accuracy_trackers,
-            strict=True,
+        for probe, features, loss_tracker, accuracy_tracker in self._each_probe(
+            probe_features
         ):
             features = tf.stop_gradient(features)
             with tf.GradientTape() as tape:
