@@ -105,10 +105,16 @@ def _heatmaps(results):
                 else:
                     text[i, j] = "missing"
             ax = axes[r][column]
-            image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+            # Random-label accuracy on [0, 1] (chance and memorization both
+            # show); class accuracy on its own range, where the effects of a
+            # few points would vanish on [0, 1].
+            low, high = (0.0, 1.0) if metric == TRAIN_RLA else _range(grid)
+            image = ax.imshow(grid, cmap="viridis", vmin=low, vmax=high, aspect="auto")
             for (i, j), label in text.items():
-                # viridis is light above ~0.6: dark text there, white below.
-                dark = np.isfinite(grid[i, j]) and grid[i, j] > 0.6
+                # viridis is light above ~0.6 of its scale: dark text there.
+                dark = np.isfinite(grid[i, j]) and (grid[i, j] - low) > 0.6 * (
+                    high - low
+                )
                 ax.text(
                     j,
                     i,
@@ -162,3 +168,12 @@ def _bars(results):
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=7)
     return fig
+
+
+def _range(grid):
+    """A color scale spanning the finite values of `grid` (never empty)."""
+    finite = grid[np.isfinite(grid)]
+    if not finite.size:
+        return 0.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    return (low, high) if high > low else (low - 0.005, high + 0.005)
