@@ -19,14 +19,6 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def fsync_file(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_text(path, text):
     """Replace `path` by `text`, atomically."""
     directory = os.path.dirname(os.path.abspath(path))
