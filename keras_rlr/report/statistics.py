@@ -93,10 +93,6 @@ class Difference:
         exactly when the 95 % interval's upper end is below `margin`."""
         return _cap(2 * self.p_below(margin))
 
-    def p_not_below(self, margin):
-        """Non-inferiority: small when the effect is above `-margin`."""
-        return _cap(2 * self.p_above(-margin))
-
     def __str__(self):
         low, high = self.interval()
         if math.isnan(low):
