@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _write_sweep(tmp_path, lines, numbers, histories=None):
     """A sweep directory whose runs hold `numbers[(point, seed)]`, or
     `numbers(full flag values, seed)`: (train acc, test acc, train random-label
-    acc, test random-label acc)."""
+    acc, test random-label acc[, dict of further summary entries])."""
     out = tmp_path / "sweep"
     text = "\n".join(
         ["--name=synthetic", "--base=configs/quickstart.cfg", f"--output_dir={out}"]
@@ -44,7 +44,10 @@ def _write_sweep(tmp_path, lines, numbers, histories=None):
     for (point, seed), values in numbers.items():
         run_dir = out / point / f"seed_{seed}"
         os.makedirs(run_dir)
+        # A fifth value: further summary entries (e.g. probes' metrics).
+        *values, extra = values if len(values) == 5 else (*values, {})
         summary = dict(zip([m for m, _ in results.METRICS], values, strict=True))
+        summary.update(extra)
         summary.update(chance=0.1, num_random_labels=10, num_test_examples=360)
         (run_dir / "summary.json").write_text(json.dumps(summary))
         history = (histories or {}).get((point, seed))
@@ -351,6 +354,67 @@ def test_copy_depth_where_and_widening(tmp_path, curve, widened, where, widening
     assert wide.verdict is widening
 
 
+PROFILE = ["--figure=profile", FIVE, "--set=model:vgg16", "--set=copy_depth:1"]
+PROFILE += ["--set=probe_depths:3,5", "--grid=reg_lambda:0,1"]
+AT_HEADS = "λ > 0 at the heads (d = 1) lowers training random-label accuracy there"
+DEEPER = (
+    "At every deeper probe, training random-label accuracy stays or rises under "
+    "that λ (memorization moves to earlier layers instead of vanishing)"
+)
+
+
+@pytest.mark.parametrize(
+    "heads, probes, scatter, at_heads, deeper",
+    [
+        # The regularizer lowers d = 1 only; the probes hold: a shift.
+        (-0.2, (0.0, 0.01), 0.002, True, True),
+        # It lowers every depth: memorization removed, not moved.
+        (-0.2, (-0.15, -0.1), 0.002, True, False),
+        # Small changes in wide scatter: nothing decided either way.
+        (-0.005, (-0.005, 0.0), 0.05, None, None),
+        # λ raises d = 1: the opposite of the first claim.
+        (+0.2, (0.0, 0.0), 0.002, False, True),
+    ],
+)
+def test_memorization_profile_claims(
+    tmp_path, heads, probes, scatter, at_heads, deeper
+):
+    def numbers(full, seed):
+        lam = float(full["reg_lambda"])
+
+        def rla(base, change, salt):
+            return base + change * lam + scatter * SPREAD[(seed * salt + int(lam)) % 5]
+
+        extra = {
+            f"train_random_label_accuracy_d{d}": rla(0.3 + 0.1 * k, probes[k], 2 + k)
+            for k, d in enumerate((3, 5))
+        }
+        return (1.0, 0.9, rla(0.5, heads, 1), 0.1, extra)
+
+    out = _write_sweep(tmp_path, PROFILE, numbers)
+    loaded = results.load(str(out))
+    assert loaded.probe_depths() == [3, 5]
+    outcomes = {o.claim: o for o in figures.findings(loaded)}
+    assert outcomes[AT_HEADS].verdict is at_heads
+    assert outcomes[DEEPER].verdict is deeper
+    # The printed interval of the d = 5 probe is Welch's.
+    values = {
+        lam: [
+            numbers({"reg_lambda": lam}, s)[4]["train_random_label_accuracy_d5"]
+            for s in range(5)
+        ]
+        for lam in ("0", "1")
+    }
+    ci = stats.ttest_ind(
+        values["1"], values["0"], equal_var=False
+    ).confidence_interval()
+    assert f"[{ci.low:+.3f}, {ci.high:+.3f}]" in outcomes[DEEPER].evidence
+    png, md = writer.write_report(str(out))
+    text = open(md).read()
+    assert "train random-label acc, probe d = 5" in text
+    assert os.path.getsize(png) > 0
+
+
 def test_no_manifest_is_an_error_naming_the_directory(tmp_path):
     with pytest.raises(results.ReportError, match="holds no sweep.json"):
         results.load(str(tmp_path))
@@ -514,10 +578,12 @@ def test_docs_list_every_claim_of_the_registry():
     root = os.path.join(os.path.dirname(__file__), os.pardir)
     with open(os.path.join(root, "docs", "method.md"), encoding="utf-8") as file:
         listed = [
-            line for line in file.read().splitlines() if line.startswith("- Fig.")
+            line
+            for line in file.read().splitlines()
+            if line.startswith(("- Fig.", "- open question"))
         ]
     expected = {
-        f"- Fig. {c.figure}, §{c.section}, {c.kind}: {c.text}"
+        f"- {c.source}, {c.kind}: {c.text}"
         + (f" (margin {c.margin})" if c.margin else "")
         for figure in figures.FIGURES.values()
         for c in figure.claims

@@ -15,7 +15,9 @@ against the paper.
 import dataclasses
 
 from keras_rlr.report import findings as f
+from keras_rlr.report import statistics
 from keras_rlr.report.findings import TEST_ACC, TRAIN_RLA
+from keras_rlr.report.results import probe_metric
 
 # Choice (the paper gives no number): a change of test accuracy within ±1
 # accuracy point counts as "no improvement" / "marginal" / "no significant
@@ -27,7 +29,7 @@ RLA_MARGIN = 0.02
 
 @dataclasses.dataclass
 class Claim:
-    figure: str  # the paper's figure, e.g. "3A"
+    figure: str  # the paper's figure, e.g. "3A"; "" for the paper's open question
     section: str  # the paper's section, e.g. "3.1.3"
     kind: str  # "effect", "null", "trend", "where" or "compare"
     text: str  # the claim, paraphrased in one line
@@ -35,9 +37,16 @@ class Claim:
     margin: str = ""  # for a null claim: the margin that decides it
 
     @property
+    def source(self):
+        """Where in the paper: "Fig. 3A, §3.1.3", or "open question of §4"."""
+        if self.figure:
+            return f"Fig. {self.figure}, §{self.section}"
+        return f"open question of §{self.section}"
+
+    @property
     def where(self):
         margin = f", margin {self.margin}" if self.margin else ""
-        return f"Fig. {self.figure}, §{self.section}, {self.kind}{margin}"
+        return f"{self.source}, {self.kind}{margin}"
 
 
 @dataclasses.dataclass
@@ -167,7 +176,7 @@ def _smoothing_improves(results):
             continue
         ref = members[0][1]
         for value, point in members[1:]:
-            diff = f.statistics.difference(
+            diff = statistics.difference(
                 f.seeds(results, ref, TEST_ACC), f.seeds(results, point, TEST_ACC)
             )
             parts.append((value, diff))
@@ -208,7 +217,7 @@ def _smoothing_beats_lambda(results):
     eps_point = next(
         p for (lm, e), p in points.items() if e == best_eps and _num(lm) == lam
     )
-    diff = f.statistics.difference(
+    diff = statistics.difference(
         f.seeds(results, lam_point, TEST_ACC), f.seeds(results, eps_point, TEST_ACC)
     )
     text = (
@@ -251,6 +260,50 @@ def _lowers(flag, name):
         f"{name} lowers training random-label accuracy",
         f.trend(flag, -1, TRAIN_RLA),
     )
+
+
+def _lambda_at_heads(results):
+    """λ > 0 against λ = 0 at the heads (d = 1): `[Part]` per λ > 0."""
+    return _versus_lambda_0(
+        results, TRAIN_RLA, "heads d = 1", lambda diff: [f._signed(diff, -1)]
+    )
+
+
+def _versus_lambda_0(results, metric, where, tests):
+    """For each λ above the smallest: `Part` of `metric`'s difference of
+    means against the smallest λ, with the `tests(diff)` that decide it."""
+    parts = []
+    for label, members in f._groups(results, "reg_lambda"):
+        (ref_value, ref), others = members[0], members[1:]
+        a = f.seeds(results, ref, metric)
+        for value, point in others:
+            diff = statistics.difference(a, f.seeds(results, point, metric))
+            text = (
+                f"{where}: λ={value} − λ={ref_value}{f._where(label)}: "
+                f"{f._mean(a)} → {f._mean(f.seeds(results, point, metric))}, "
+                f"difference {diff}"
+            )
+            parts.append(f.Part(text, tests(diff)))
+    return parts
+
+
+def _probes_not_lowered(results):
+    """At every probe deeper than the heads, λ > 0 leaves training random-label
+    accuracy where it was or raises it: non-inferiority against `-RLA_MARGIN`
+    ("yes" where the 95 % interval lies above it; "no" where it is
+    significantly below zero and not above it)."""
+    parts = []
+    for depth in results.probe_depths():
+        parts += _versus_lambda_0(
+            results,
+            probe_metric(depth),
+            f"probe d = {depth}",
+            lambda diff: [
+                f.Test(diff.p_not_below(RLA_MARGIN), True),
+                f.Test(f._cap(2 * diff.p_below()), False),
+            ],
+        )
+    return parts or [f.Part("no probe metrics: run with --probe_depths")]
 
 
 _MARGIN_TEXT = f"+{TEST_MARGIN:.3f} test accuracy"
@@ -430,6 +483,31 @@ FIGURES = {
                     TEST_ACC,
                     "single output − baseline, test accuracy",
                 ),
+            ),
+            _CONTROL,
+        ],
+    ),
+    "profile": Figure(
+        "Memorization profile: λ at d = 1, probes deeper (VGG16)",
+        "profile",
+        [
+            Claim(
+                "",
+                "4",
+                "effect",
+                "λ > 0 at the heads (d = 1) lowers training random-label "
+                "accuracy there",
+                _lambda_at_heads,
+            ),
+            Claim(
+                "",
+                "4",
+                "null",
+                "At every deeper probe, training random-label accuracy stays or "
+                "rises under that λ (memorization moves to earlier layers "
+                "instead of vanishing)",
+                _probes_not_lowered,
+                f"−{RLA_MARGIN:.3f} random-label accuracy",
             ),
             _CONTROL,
         ],

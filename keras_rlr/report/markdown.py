@@ -6,7 +6,7 @@ import os
 from keras_rlr.report import choices
 from keras_rlr.report.figures import FIGURES, decisions
 from keras_rlr.report.findings import varying
-from keras_rlr.report.results import METRICS
+from keras_rlr.report.results import METRICS, TRAIN_RLA, probe_metric
 from keras_rlr.sweep.config import PAPER_BASE
 from keras_rlr.train.run_directory import RunDirectory
 
@@ -29,12 +29,17 @@ def _point_label(values, entries):
 
 
 def table(results):
-    """The Markdown table: one row per panel point, mean ± std over seeds."""
-    header = ["panel", "point", "seeds"] + [name for _, name in METRICS]
+    """The Markdown table: one row per panel point, mean ± std over seeds
+    (with `--probe_depths`, a column of train random-label accuracy per probe)."""
+    metrics = list(METRICS) + [
+        (probe_metric(d, TRAIN_RLA), f"train random-label acc, probe d = {d}")
+        for d in results.probe_depths()
+    ]
+    header = ["panel", "point", "seeds"] + [name for _, name in metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for panel, entries in results.panels.items():
         for values, point in entries:
-            stats = [results.stats(point, metric) for metric, _ in METRICS]
+            stats = [results.stats(point, metric) for metric, _ in metrics]
             seeds = sum(1 for r in results.runs if r["point"] == point and r["summary"])
             expected = sum(1 for r in results.runs if r["point"] == point)
             cells = [str(s) if s else "—" for s in stats]

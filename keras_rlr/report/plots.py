@@ -6,7 +6,7 @@ import numpy as np
 from keras_rlr.report.figures import FIGURES
 from keras_rlr.report.findings import _sort_key, varying
 from keras_rlr.report.markdown import _point_label, panel_title
-from keras_rlr.report.results import TEST_RLA, TRAIN_RLA, ReportError
+from keras_rlr.report.results import TEST_RLA, TRAIN_RLA, ReportError, probe_metric
 
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
@@ -28,6 +28,8 @@ def plot(results, path):
         fig = _heatmaps(results)
     elif layout == "bars":
         fig = _bars(results)
+    elif layout == "profile":
+        fig = _profile(results)
     else:
         fig = _lines(results)
     fig.suptitle(title)
@@ -167,6 +169,64 @@ def _bars(results):
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=7)
+    return fig
+
+
+def _profile(results):
+    """Random-label accuracy against copy depth (the heads' depth, then each
+    probe's), one line per point; class accuracy per point beside it."""
+    heads = int(results.manifest["base_values"].get("copy_depth", 1))
+    depths = [heads] + results.probe_depths()
+    points = [
+        (_point_label(values, entries), point)
+        for entries in results.panels.values()
+        for values, point in entries
+    ]
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [2, 1]}
+    )
+    for k, (label, point) in enumerate(points):
+        color = f"C{k}"
+        for metric, style, kind in (
+            (TRAIN_RLA, "-o", "train"),
+            (TEST_RLA, "--s", "test"),
+        ):
+            names = [metric] + [probe_metric(d, metric) for d in depths[1:]]
+            stats = [results.stats(point, name) for name in names]
+            xs = [d for d, s in zip(depths, stats, strict=True) if s]
+            left.errorbar(
+                xs,
+                [s.mean for s in stats if s],
+                yerr=[s.std for s in stats if s],
+                fmt=style,
+                color=color,
+                capsize=3,
+                label=f"{label}, {kind}",
+            )
+        for j, metric in enumerate(("train_accuracy", "val_accuracy")):
+            stats = results.stats(point, metric)
+            if stats:
+                right.bar(
+                    j + (k - (len(points) - 1) / 2) * 0.8 / len(points),
+                    stats.mean,
+                    0.8 / len(points),
+                    yerr=stats.std,
+                    capsize=3,
+                    color=color,
+                    label=label if j == 0 else None,
+                )
+    left.axhline(results.chance, color="gray", linewidth=1, label="chance")
+    left.set_xticks(depths, [f"{d}\n(heads)" if d == heads else str(d) for d in depths])
+    left.set_xlabel("copy depth d (heads, then probes; larger = earlier layer)")
+    left.set_ylabel("random-label accuracy")
+    left.set_ylim(0, 1.02)
+    left.grid(alpha=0.3)
+    left.legend(fontsize=7)
+    right.set_xticks([0, 1], ["train", "test"])
+    right.set_ylabel("class accuracy")
+    right.set_ylim(0, 1.02)
+    right.grid(alpha=0.3, axis="y")
+    right.legend(fontsize=7)
     return fig
 
 

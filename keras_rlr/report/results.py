@@ -24,6 +24,11 @@ TRAIN_RLA = "train_random_label_accuracy"
 TEST_RLA = "val_random_label_accuracy"
 
 
+def probe_metric(depth, metric=TRAIN_RLA):
+    """The name of `metric` for the probe at copy depth `depth` (`--probe_depths`)."""
+    return f"{metric}_d{depth}"
+
+
 class ReportError(Exception):
     """The directory holds no sweep; the message names it and the fix."""
 
@@ -77,6 +82,18 @@ class SweepResults:
         for entries in self.panels.values():
             seen += [point for _, point in entries if point not in seen]
         return seen
+
+    def probe_depths(self):
+        """The copy depths of the probes the finished runs logged, sorted."""
+        prefix = probe_metric("")
+        return sorted(
+            {
+                int(key[len(prefix) :])
+                for run in self.runs
+                for key in run["summary"] or ()
+                if key.startswith(prefix) and key[len(prefix) :].isdigit()
+            }
+        )
 
     def unfinished(self):
         return [run for run in self.runs if run["state"] != "finished"]

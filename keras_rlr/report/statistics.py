@@ -5,11 +5,12 @@
   its 95 % confidence interval and p-values. `one_sample` and `contrast` are the
   same interval for one group against a constant and for a linear combination
   of group means.
-- `Difference.p_equivalent(margin)`: equivalence (TOST) against `±margin`, and
-  `p_not_above(margin)`: non-superiority, for claims of *no* effect. Both are
-  written so that they reject at 5 % exactly when the 95 % interval lies inside
-  the margin (each one-sided test at 2.5 %): the interval the report prints is
-  the one that decides.
+- `Difference.p_equivalent(margin)`: equivalence (TOST) against `±margin`;
+  `p_not_above(margin)` and `p_not_below(margin)`: non-superiority and
+  non-inferiority, for claims of no effect in one direction. All are written so
+  that they reject at 5 % exactly when the 95 % interval lies inside the
+  margin (each one-sided test at 2.5 %): the interval the report prints is the
+  one that decides.
 - `trend(positions, values)`: the Jonckheere–Terpstra test of an ordered trend
   over a whole grid, every seed a value: Kendall's S between grid position and
   value (ties corrected), normal approximation.
@@ -92,6 +93,11 @@ class Difference:
         """Non-superiority: small when the effect is below `+margin`; p <= ALPHA
         exactly when the 95 % interval's upper end is below `margin`."""
         return _cap(2 * self.p_below(margin))
+
+    def p_not_below(self, margin):
+        """Non-inferiority: small when the effect is above `-margin`; p <= ALPHA
+        exactly when the 95 % interval's lower end is above `-margin`."""
+        return _cap(2 * self.p_above(-margin))
 
     def __str__(self):
         low, high = self.interval()
