@@ -8,6 +8,9 @@ softmax over all `C * R` entries, `q = softmax(z.reshape(batch, C * R))`, so
 
 Which variables each loss trains is decided by `RandomLabelModel.train_step`,
 not here: these are plain functions of logits, written with `keras.ops`.
+`head_losses` computes `L_rand`, `L_reg` and the metric together, sharing the
+joint logsumexp and the gather of the true class's head: a training step is
+many small ops at CPU scale, and each op costs time regardless of its size.
 """
 
 from keras import ops
@@ -27,10 +30,11 @@ def class_loss(labels, class_logits, label_smoothing=0.0):
         Float32 tensor `(batch,)`.
     """
     logits = ops.cast(class_logits, "float32")
+    if not label_smoothing:
+        # The fused op of a plain Keras classifier's loss: one op each way.
+        return _cross_entropy(labels, logits)
     log_probs = ops.log_softmax(logits, axis=-1)
     nll = -_take(log_probs, labels)
-    if not label_smoothing:
-        return nll
     return (1.0 - label_smoothing) * nll - label_smoothing * ops.mean(
         log_probs, axis=-1
     )
@@ -52,11 +56,29 @@ def summed_class_log_probs(head_logits):
     return ops.logsumexp(joint_log_softmax(head_logits), axis=-1)
 
 
-def random_label_loss(labels, random_labels, head_logits):
-    """`L_rand = -log q[y, rho]`: the true class's head names the random label."""
+def head_losses(labels, random_labels, head_logits):
+    """`(L_rand, L_reg, random-label accuracy)`, each `(batch,)`, from one pass.
+
+    The numbers of `random_label_loss`, `reg_loss` and `random_label_accuracy`
+    (up to float rounding), sharing their work: `L_rand` is the fused sparse
+    cross-entropy over the `C * R` joint logits with target `y * R + rho`,
+    and `L_reg = L_rand + z[y, rho] - mean_r z[y, r]` reuses its
+    normalizer, `log sum exp z = L_rand + z[y, rho]`.
+    """
     logits = ops.cast(head_logits, "float32")
     own_head = _take(logits, labels)  # (batch, R)
-    return _joint_logsumexp(logits) - _take(own_head, random_labels)
+    own_logit = _take(own_head, random_labels)
+    random_label_loss = _joint_cross_entropy(labels, random_labels, logits)
+    return (
+        random_label_loss,
+        random_label_loss + own_logit - ops.mean(own_head, axis=-1),
+        _hits(own_head, random_labels),
+    )
+
+
+def random_label_loss(labels, random_labels, head_logits):
+    """`L_rand = -log q[y, rho]`: the true class's head names the random label."""
+    return _joint_cross_entropy(labels, random_labels, ops.cast(head_logits, "float32"))
 
 
 def reg_loss(labels, head_logits):
@@ -72,7 +94,10 @@ def reg_loss(labels, head_logits):
 
 def random_label_accuracy(labels, random_labels, head_logits):
     """1.0 where `argmax_r z[y, r] == rho`, else 0.0; chance is `1 / R`."""
-    own_head = _take(head_logits, labels)
+    return _hits(_take(head_logits, labels), random_labels)
+
+
+def _hits(own_head, random_labels):
     predicted = ops.argmax(own_head, axis=-1)
     return ops.cast(
         ops.equal(predicted, ops.cast(random_labels, predicted.dtype)), "float32"
@@ -84,11 +109,27 @@ def _joint_logsumexp(logits):
     return ops.logsumexp(ops.reshape(logits, (batch, -1)), axis=-1)
 
 
+def _joint_cross_entropy(labels, random_labels, logits):
+    """`-log q[y, rho]`: sparse cross-entropy over the flattened `C * R` logits."""
+    batch, _, num_random_labels = ops.shape(logits)
+    joint_labels = _flat(labels) * num_random_labels + _flat(random_labels)
+    return _cross_entropy(joint_labels, ops.reshape(logits, (batch, -1)))
+
+
+def _cross_entropy(labels, logits):
+    return ops.sparse_categorical_crossentropy(_flat(labels), logits, from_logits=True)
+
+
 def _take(values, indices):
-    """`values[b, indices[b], ...]` for every row `b`."""
-    indices = ops.cast(ops.reshape(indices, (-1,)), "int32")
-    return ops.take_along_axis(
-        values,
-        ops.reshape(indices, (-1,) + (1,) * (len(values.shape) - 1)),
-        axis=1,
-    )[:, 0]
+    """`values[b, indices[b], ...]` for every row `b`.
+
+    One gather from the rows of `values` flattened over its first two axes:
+    a few ops each way, where `take_along_axis` expands to about fifty.
+    """
+    batch, size = ops.shape(values)[:2]
+    rows = ops.reshape(values, (-1,) + tuple(values.shape[2:]))
+    return ops.take(rows, ops.arange(batch) * size + _flat(indices), axis=0)
+
+
+def _flat(indices):
+    return ops.cast(ops.reshape(indices, (-1,)), "int32")

@@ -546,12 +546,15 @@ class RandomLabelModel(keras.Model):
             return tf.identity(x), tf.identity(labels), tf.identity(random_labels)
 
     def _per_example_losses(self, labels, random_labels, class_logits, head_logits):
+        # The head losses and the metric share one logsumexp and one gather.
+        random_label_loss, reg_loss, hits = losses.head_losses(
+            labels, random_labels, head_logits
+        )
         return {
             "class_loss": losses.class_loss(labels, class_logits, self.label_smoothing),
-            "random_label_loss": losses.random_label_loss(
-                labels, random_labels, head_logits
-            ),
-            "reg_loss": losses.reg_loss(labels, head_logits),
+            "random_label_loss": random_label_loss,
+            "reg_loss": reg_loss,
+            "random_label_hits": hits,
         }
 
     def _class_path_objective(self, per_example):
@@ -588,7 +591,7 @@ class RandomLabelModel(keras.Model):
             tracker.update_state(per_example[name])
         self.accuracy_tracker.update_state(labels, class_logits)
         self.random_label_accuracy_tracker.update_state(
-            losses.random_label_accuracy(labels, random_labels, head_logits)
+            per_example["random_label_hits"]
         )
 
     # -- Serialization ---------------------------------------------------------

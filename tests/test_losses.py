@@ -97,3 +97,19 @@ def test_losses_are_stable_for_large_logits(batch):
     log_q = np_joint_log_q(z)
     expected = -log_q[np.arange(B), batch["labels"], batch["random_labels"]]
     np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-4)
+
+
+def test_head_losses_equal_the_separate_functions(batch):
+    args = batch["labels"], batch["random_labels"], batch["head_logits"]
+    rand, reg, hits = losses.head_losses(*args)
+    # L_reg reuses L_rand's normalizer: equal up to float rounding.
+    np.testing.assert_array_equal(rand, losses.random_label_loss(*args))
+    np.testing.assert_allclose(reg, losses.reg_loss(*args[::2]), rtol=1e-6)
+    np.testing.assert_array_equal(hits, losses.random_label_accuracy(*args))
+    # ...and against NumPy, so that the three cannot agree on a wrong value.
+    log_q = np_joint_log_q(batch["head_logits"])
+    own = log_q[np.arange(B), batch["labels"]]
+    np.testing.assert_allclose(
+        rand, -own[np.arange(B), batch["random_labels"]], rtol=1e-5
+    )
+    np.testing.assert_allclose(reg, -own.mean(axis=1), rtol=1e-5)
