@@ -86,6 +86,41 @@ def test_training_stream_is_a_function_of_seed_and_epoch():
     assert not np.array_equal(full[0][1], other_seed[0][1])
 
 
+@pytest.mark.parametrize("global_seed", [None, 0, 7])
+@pytest.mark.parametrize("seed, initial_epoch", [(0, 0), (3, 2)])
+def test_each_epoch_is_shuffled_as_dataset_shuffle_would(
+    global_seed, seed, initial_epoch
+):
+    # The stream builds every epoch inside `flat_map`, with the op seeds given
+    # as tensors; its order must be `Dataset.shuffle`'s with the Python seed
+    # derived from (seed, epoch), under whatever global seed the caller set.
+    n, batch, epochs = 37, 8, 4
+    ds = indexed_dataset(n)
+    tf.random.set_seed(global_seed)  # None: no global seed
+    try:
+        stream = data.training_dataset(
+            ds,
+            batch_size=batch,
+            num_random_labels=R,
+            seed=seed,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+        )
+        got = np.concatenate([np.ravel(y["label"]) for _, y in stream])
+        expected = []
+        for epoch in range(initial_epoch, epochs):
+            python_seed = int(
+                np.random.SeedSequence(
+                    [seed, data._SHUFFLE_STREAM, epoch]
+                ).generate_state(1)[0]
+            )
+            order = ds.shuffle(n, seed=python_seed, reshuffle_each_iteration=False)
+            expected.append([int(y) for _, y in order.take(n // batch * batch)])
+    finally:
+        tf.random.set_seed(None)
+    np.testing.assert_array_equal(got, np.concatenate(expected))
+
+
 def test_drop_remainder_keeps_batches_inside_epochs():
     ds = indexed_dataset(50)
     train = data.training_dataset(
