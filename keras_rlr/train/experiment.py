@@ -167,6 +167,23 @@ def _finished_run(run, config):
     return run.read_summary()
 
 
+def run_callbacks(run, inputs, config, initial_epoch=0):
+    """The callbacks of a run's `fit`, in the order they must see the logs
+    (also timed by `benchmarks/epoch_cost.py`)."""
+    return [
+        # A NaN or infinite loss stops the run at that batch, as a failure.
+        StopOnNonFiniteLoss(),
+        # Before the loggers: it adds train_* metrics to the logs they record.
+        TrainSetEvaluation(inputs.train_evaluation(config)),
+        keras.callbacks.CSVLogger(run.file(HISTORY), append=initial_epoch > 0),
+        keras.callbacks.TensorBoard(run.file(TENSORBOARD)),
+        # After the logs are written: a backup means its epoch is complete,
+        # and it keeps the history rows so far.
+        BackupAndRestore(run.backup_dir, history_file=run.file(HISTORY)),
+        interrupt.StopAtSafePoints(),  # last: after the backup
+    ]
+
+
 def _train(run, config, strategy, initial_epoch, backup):
     try:  # Everything that depends on the user's settings fails here, early.
         inputs = builders.build_inputs(config, initial_epoch)
@@ -187,18 +204,7 @@ def _train(run, config, strategy, initial_epoch, backup):
     except (ValueError, RuntimeError) as error:
         raise RunError(str(error)) from error
 
-    callbacks = [
-        # A NaN or infinite loss stops the run at that batch, as a failure.
-        StopOnNonFiniteLoss(),
-        # Before the loggers: it adds train_* metrics to the logs they record.
-        TrainSetEvaluation(inputs.train_evaluation(config)),
-        keras.callbacks.CSVLogger(run.file(HISTORY), append=initial_epoch > 0),
-        keras.callbacks.TensorBoard(run.file(TENSORBOARD)),
-        # After the logs are written: a backup means its epoch is complete,
-        # and it keeps the history rows so far.
-        BackupAndRestore(run.backup_dir, history_file=run.file(HISTORY)),
-        interrupt.StopAtSafePoints(),  # last: after the backup
-    ]
+    callbacks = run_callbacks(run, inputs, config, initial_epoch)
     start = time.time()
     if inputs.train is not None:
         try:

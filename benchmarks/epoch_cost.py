@@ -1,0 +1,119 @@
+r"""What does an epoch of `train.py` cost against a plain Keras `fit` epoch?
+
+    python benchmarks/epoch_cost.py            # or: make bench
+
+The quickstart's setting (`configs/quickstart.cfg`: digits, the small CNN,
+batch 32, 44 steps an epoch), built by `train.py`'s own builders, in one
+process; every variant trains one epoch per call, alternating round after
+round (`_timing.alternate`), median per-round ratios against `plain`:
+
+- `plain`: the same CNN as a plain Keras classifier (`extractor -> Dense(C)`,
+  sparse cross-entropy, accuracy), `fit` for one epoch on the same batches
+  with the same test set as validation data;
+- `rlr`: `RandomLabelModel` as `train.py` compiles it, the same `fit`, no
+  callbacks;
+- `train_py`: `rlr` with `train.py`'s callbacks (`run_callbacks`: the clean
+  train-set evaluation, CSV and TensorBoard logs, the epoch backup, ...).
+
+`train_py / rlr` is what the per-epoch callbacks cost.
+"""
+
+import statistics
+import tempfile
+
+import _timing as timing
+import keras
+from absl import app, flags
+
+from keras_rlr.train import builders, experiment
+from keras_rlr.train import config as config_lib
+from keras_rlr.train import flags as flags_lib
+from keras_rlr.train.run_directory import RunDirectory
+
+flags.DEFINE_string("config", "configs/quickstart.cfg", "The run's flagfile.")
+flags.DEFINE_integer("rounds", 7, "Rounds; each trains every variant one epoch.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    parsed = flags_lib.parse_flagfile(FLAGS.config)
+    config, _ = config_lib.from_values(
+        {name: parsed[name].value for name in flags_lib.names()}
+    )
+    epochs = 2 + FLAGS.rounds
+    config = config_lib.Config(**{**config_lib.to_dict(config), "epochs": epochs})
+    inputs = builders.build_inputs(config)
+    splits = inputs.splits
+
+    def compiled(model, **kwargs):
+        model.compile(
+            optimizer=builders.build_optimizer(config, inputs.steps_per_epoch),
+            steps_per_execution=builders.steps_per_execution(
+                config.steps_per_execution, inputs.steps_per_epoch, None
+            ),
+            **kwargs,
+        )
+        return model
+
+    keras.utils.set_random_seed(config.seed)
+    rlr = compiled(builders.build_model(config, splits.image_shape, splits.num_classes))
+    keras.utils.set_random_seed(config.seed)
+    extractor = builders.build_model(
+        config, splits.image_shape, splits.num_classes
+    ).feature_extractor
+    plain = compiled(
+        keras.Sequential([extractor, keras.layers.Dense(splits.num_classes)]),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+    def class_labels_only(x, y):
+        return x, y["label"]
+
+    test = inputs.test(config)
+    plain_data = inputs.train.map(class_labels_only), test.map(class_labels_only)
+    run = RunDirectory(tempfile.mkdtemp(prefix="epoch_cost_"))
+    callbacks = experiment.run_callbacks(run, inputs, config)
+    epoch = {name: 0 for name in ("plain", "rlr", "train_py")}
+
+    def one_epoch(name, model, train, validation, callbacks=()):
+        def run_epoch():
+            model.fit(
+                train,
+                epochs=epoch[name] + 1,
+                initial_epoch=epoch[name],
+                steps_per_epoch=inputs.steps_per_epoch,
+                validation_data=validation,
+                callbacks=list(callbacks),
+                shuffle=False,
+                verbose=0,
+            )
+            epoch[name] += 1
+
+        return run_epoch
+
+    steps = {
+        "plain": one_epoch("plain", plain, *plain_data),
+        "rlr": one_epoch("rlr", rlr, inputs.train, test),
+        "train_py": one_epoch("train_py", rlr, inputs.train, test, callbacks),
+    }
+    times = timing.alternate(steps, FLAGS.rounds, 1, warmup_steps=1)
+    print(
+        f"{FLAGS.config}: {inputs.steps_per_epoch} steps an epoch, batch "
+        f"{config.batch_size}, {FLAGS.rounds} rounds of one epoch each"
+    )
+    print(f"{'variant':<10}{'median epoch (s)':>18}{'median ratio to plain':>24}")
+    for name in steps:
+        print(
+            f"{name:<10}{statistics.median(times[name]):>18.3f}"
+            f"{timing.median_ratio(times, name, 'plain'):>24.3f}"
+        )
+    print(
+        "callbacks: train_py / rlr = "
+        f"{timing.median_ratio(times, 'train_py', 'rlr'):.3f}"
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)
