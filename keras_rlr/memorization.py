@@ -12,9 +12,6 @@ distribution, what the score looks like without memorization.
 import dataclasses
 
 import numpy as np
-import tensorflow as tf
-
-from keras_rlr import data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +61,12 @@ def memorization_scores(model, dataset, batch_size=512):
     ```
     """
     spec = dataset.element_spec
+    # TensorFlow only here: the rest of this module is NumPy, read by the
+    # report tooling, which never loads TensorFlow.
+    import tensorflow as tf
+
+    from keras_rlr import data
+
     if not data.carries_random_labels(spec):
         raise ValueError(
             "Expected a dataset of (image, {'label': y, 'random_label': rho}); "
@@ -110,6 +113,35 @@ def head_scores(head_logits, random_labels):
     score = np.exp(log_probs[rows, random_labels])
     correct = np.argmax(z, axis=1) == random_labels
     return score, correct
+
+
+def class_only_accuracy(labels, random_labels):
+    """The random-label accuracy a head reaches from the class alone.
+
+    A head that ignores the image and names, for every example of class `c`,
+    the random label most common among class `c`'s examples gets this share
+    of them right. It is a property of the labels, not of a model: with few
+    examples a class it lies well above chance `1/R` (about 0.27 for 13
+    examples a class and R = 10; about 0.13 for 400). Training random-label
+    accuracy at or below it is no evidence that single examples are
+    memorized; only the part above it is.
+
+    Args:
+        labels: the class labels, `(N,)` integers.
+        random_labels: the random labels, `(N,)` integers in `[0, R)`.
+
+    Returns:
+        A float in `(0, 1]`.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    random_labels = np.asarray(random_labels).reshape(-1)
+    if not len(labels) or len(labels) != len(random_labels):
+        raise ValueError(
+            "Expected labels and random_labels of one non-zero length. Received "
+            f"lengths {len(labels)} and {len(random_labels)}"
+        )
+    hits = sum(np.bincount(random_labels[labels == c]).max() for c in np.unique(labels))
+    return float(hits) / len(labels)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,9 @@
 """Memorization scores: the formula against NumPy, the null's stream, and the
 files a run writes."""
 
+import collections
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -11,7 +14,11 @@ from train_utils import C, R, dense_extractor, tiny_config
 import keras_rlr
 from keras_rlr import data, datasets
 from keras_rlr.label_noise import with_label_noise
-from keras_rlr.memorization import exceedance, memorization_scores
+from keras_rlr.memorization import (
+    class_only_accuracy,
+    exceedance,
+    memorization_scores,
+)
 from keras_rlr.model import RandomLabelModel
 from keras_rlr.train import builders, experiment, memorization_report
 
@@ -131,6 +138,25 @@ def test_the_null_is_the_test_set_under_its_own_stream():
     assert len(train) == config.max_train_examples
 
 
+def test_class_only_accuracy_counts_each_class_majority():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 300)
+    random_labels = rng.integers(0, 10, 300)
+    # Independently: the best constant guess per class, by brute force.
+    best = sum(
+        max(collections.Counter(random_labels[labels == c]).values())
+        for c in set(labels.tolist())
+    )
+    assert class_only_accuracy(labels, random_labels) == best / 300
+    # One example a class: a head can name every random label from the class.
+    assert class_only_accuracy([0, 1, 2], [5, 3, 9]) == 1.0
+    # Many examples a class: it approaches chance 1/R from above.
+    many = class_only_accuracy(np.zeros(100_000, int), rng.integers(0, 10, 100_000))
+    assert 0.1 < many < 0.103
+    with pytest.raises(ValueError, match="one non-zero length"):
+        class_only_accuracy([], [])
+
+
 def test_a_run_writes_its_memorization_files(tmp_path):
     config = tiny_config(label_noise=0.3, seed=2)
     experiment.train_and_evaluate(config, str(tmp_path))
@@ -153,6 +179,11 @@ def test_a_run_writes_its_memorization_files(tmp_path):
     np.testing.assert_array_equal(table["random_label"], expected.random_label)
     np.testing.assert_allclose(table["score"], expected.score, rtol=1e-5)
     np.testing.assert_array_equal(table["correct"], expected.correct)
+    # The class-only level in the summary is that of the trained labels.
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["class_only_random_label_accuracy"] == class_only_accuracy(
+        table["label"], table["random_label"]
+    )
     png = tmp_path / "memorized_examples.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.tmp"))

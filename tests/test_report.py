@@ -46,7 +46,7 @@ def _write_sweep(tmp_path, lines, numbers, histories=None):
         os.makedirs(run_dir)
         # A fifth value: further summary entries (e.g. probes' metrics).
         *values, extra = values if len(values) == 5 else (*values, {})
-        summary = dict(zip([m for m, _ in results.METRICS], values, strict=True))
+        summary = dict(zip([m for m, _ in results.METRICS[:4]], values, strict=True))
         summary.update(extra)
         summary.update(chance=0.1, num_random_labels=10, num_test_examples=360)
         (run_dir / "summary.json").write_text(json.dumps(summary))
@@ -413,6 +413,40 @@ def test_memorization_profile_claims(
     text = open(md).read()
     assert "train random-label acc, probe d = 5" in text
     assert os.path.getsize(png) > 0
+
+
+ABOVE_CLASS_ONLY = (
+    "It is above what the class alone gives (each class's most common random "
+    "label): single examples are memorized"
+)
+
+
+@pytest.mark.parametrize(
+    "gap, scatter, verdict",
+    [(0.2, 0.01, True), (0.0, 0.05, None), (-0.1, 0.01, False)],
+)
+def test_memorization_above_the_class_only_level(tmp_path, gap, scatter, verdict):
+    lines = ["--figure=fig3b", FIVE, "--grid=reg_lambda:0,1"]
+
+    def numbers(full, seed):
+        level = 0.25 + 0.01 * SPREAD[seed % 5]  # each seed's own level
+        rla = level + gap + scatter * SPREAD[(seed * 3 + 1) % 5]
+        return (1.0, 0.9, rla, 0.1, {results.CLASS_ONLY: level})
+
+    assert _outcome(tmp_path, lines, numbers, ABOVE_CLASS_ONLY).verdict is verdict
+
+
+def test_an_older_runs_class_only_level_comes_from_its_memorization_csv(tmp_path):
+    out = _write_sweep(tmp_path, FIG2, lambda full, seed: (1.0, 0.9, 0.5, 0.1))
+    rows = ["index,label,clean_label,random_label,score,correct"]
+    # Class 0: random labels 3, 3, 5 (2 of 3); class 1: 7 (1 of 1).
+    for i, (y, rho) in enumerate([(0, 3), (0, 3), (0, 5), (1, 7)]):
+        rows.append(f"{i},{y},{y},{rho},0.5,1")
+    (out / "base" / "seed_0" / "memorization.csv").write_text("\n".join(rows) + "\n")
+    loaded = results.load(str(out))
+    by_run = {(r["point"], r["seed"]): r["summary"] for r in loaded.runs}
+    assert by_run["base", 0][results.CLASS_ONLY] == 3 / 4
+    assert results.CLASS_ONLY not in by_run["base", 1]  # no file: no level
 
 
 def test_no_manifest_is_an_error_naming_the_directory(tmp_path):

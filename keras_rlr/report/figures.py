@@ -234,6 +234,16 @@ _CONTROL = Claim(
     "Test random-label accuracy stays at chance (leak control)",
     f.test_at_chance(),
 )
+# Not the paper's words but what "memorizes single examples" needs: a head
+# reaches its class's most common random label without memorizing anything.
+_ABOVE_CLASS_ONLY = Claim(
+    "1B",
+    "3.1.1",
+    "effect",
+    "It is above what the class alone gives (each class's most common random "
+    "label): single examples are memorized",
+    f.above_class_only(),
+)
 _FIG_1B = [
     Claim(
         "1B",
@@ -249,6 +259,7 @@ _FIG_1B = [
         "It keeps rising after class training accuracy reaches 100 % (≥ 0.99)",
         f.rises_after_fit(),
     ),
+    _ABOVE_CLASS_ONLY,
 ]
 
 
@@ -499,6 +510,7 @@ FIGURES = {
                 "accuracy there",
                 _lambda_at_heads,
             ),
+            _ABOVE_CLASS_ONLY,
             Claim(
                 "",
                 "4",

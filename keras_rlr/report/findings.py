@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from keras_rlr.report import statistics
-from keras_rlr.report.results import TEST_RLA, TRAIN_RLA
+from keras_rlr.report.results import CLASS_ONLY, TEST_RLA, TRAIN_RLA
 from keras_rlr.report.statistics import ALPHA
 from keras_rlr.train import leak_control
 
@@ -357,6 +357,33 @@ def above_chance():
             f"train random-label accuracy {results.stats(point, TRAIN_RLA)} "
             f"({point}) = {values.mean() / chance:.1f}x chance {chance:.3f}; "
             f"minus chance {diff}"
+        )
+        return [Part(text, [_signed(diff, +1)])]
+
+    return check
+
+
+def above_class_only():
+    """The baseline's train random-label accuracy is above what its heads
+    reach from the class alone (`CLASS_ONLY`, each seed's own level): the part
+    that only memorizing single examples explains. One-sample t over the
+    seeds' differences."""
+
+    def check(results):
+        point = _baseline(results)
+        runs = [
+            run["summary"]
+            for run in results.runs
+            if run["point"] == point and run["summary"]
+        ]
+        pairs = [(s[TRAIN_RLA], s[CLASS_ONLY]) for s in runs if CLASS_ONLY in s]
+        if not pairs:
+            return [Part(f"no class-only level recorded ({point})")]
+        rla, level = np.array(pairs, dtype=float).T
+        diff = statistics.one_sample(rla - level, 0.0)
+        text = (
+            f"train random-label accuracy {rla.mean():.3f}, class-only level "
+            f"{level.mean():.3f} ({point}, {len(pairs)} seeds); difference {diff}"
         )
         return [Part(text, [_signed(diff, +1)])]
 

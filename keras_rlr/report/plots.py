@@ -6,14 +6,23 @@ import numpy as np
 from keras_rlr.report.figures import FIGURES
 from keras_rlr.report.findings import _sort_key, varying
 from keras_rlr.report.markdown import _point_label, panel_title
-from keras_rlr.report.results import TEST_RLA, TRAIN_RLA, ReportError, probe_metric
+from keras_rlr.report.results import (
+    CLASS_ONLY,
+    TEST_RLA,
+    TRAIN_RLA,
+    ReportError,
+    probe_metric,
+)
 
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-_SERIES = (
+_RLA_SERIES = (
     (TRAIN_RLA, "train random-label", "-o"),
     (TEST_RLA, "test random-label", "--s"),
+    (CLASS_ONLY, "class-only level (no memorizing)", ":"),
+)
+_CLASS_SERIES = (
     ("train_accuracy", "train class", "-o"),
     ("val_accuracy", "test class", "--s"),
 )
@@ -49,7 +58,7 @@ def _lines(results):
             ", ".join(values[f] for f in axis_flags) or point
             for values, point in entries
         ]
-        for row, series in ((0, _SERIES[:2]), (1, _SERIES[2:])):
+        for row, series in ((0, _RLA_SERIES), (1, _CLASS_SERIES)):
             ax = axes[row][column]
             for metric, label, style in series:
                 stats = [results.stats(point, metric) for _, point in entries]
@@ -148,8 +157,8 @@ def _bars(results):
     fig, axes = plt.subplots(1, 2, figsize=(max(8, 2.2 * len(categories)), 4.5))
     width = 0.38
     for ax, series, name in (
-        (axes[0], _SERIES[:2], "random-label accuracy"),
-        (axes[1], _SERIES[2:], "class accuracy"),
+        (axes[0], _RLA_SERIES[:2], "random-label accuracy"),
+        (axes[1], _CLASS_SERIES, "class accuracy"),
     ):
         for k, (metric, label, _) in enumerate(series):
             stats = [results.stats(point, metric) for _, point in categories]
@@ -215,6 +224,15 @@ def _profile(results):
                     color=color,
                     label=label if j == 0 else None,
                 )
+    levels = [results.stats(point, CLASS_ONLY) for _, point in points]
+    if any(levels):
+        left.axhline(
+            max(s.mean for s in levels if s),
+            color="black",
+            linestyle=":",
+            linewidth=1,
+            label="class-only level (no memorizing)",
+        )
     left.axhline(results.chance, color="gray", linewidth=1, label="chance")
     left.set_xticks(depths, [f"{d}\n(heads)" if d == heads else str(d) for d in depths])
     left.set_xlabel("copy depth d (heads, then probes; larger = earlier layer)")

@@ -5,23 +5,35 @@ sweep runner) and each run through its `RunDirectory`, into `SweepResults`:
 per grid point, mean, std and count of a final metric over the finished seeds.
 """
 
+import csv
 import dataclasses
 import json
 import os
 
 import numpy as np
 
+from keras_rlr.memorization import class_only_accuracy
 from keras_rlr.sweep.grid import MANIFEST, Run
-from keras_rlr.train.run_directory import HISTORY, RunDirectory, RunDirectoryError
+from keras_rlr.train.run_directory import (
+    HISTORY,
+    MEMORIZATION,
+    RunDirectory,
+    RunDirectoryError,
+)
 
 METRICS = (
     ("train_accuracy", "train class acc"),
     ("val_accuracy", "test class acc"),
     ("train_random_label_accuracy", "train random-label acc"),
     ("val_random_label_accuracy", "test random-label acc"),
+    ("class_only_random_label_accuracy", "class-only level"),
 )
 TRAIN_RLA = "train_random_label_accuracy"
 TEST_RLA = "val_random_label_accuracy"
+# The train random-label accuracy reachable from the class alone
+# (`keras_rlr.memorization.class_only_accuracy`), in `summary.json` since
+# train.py writes it; for older runs, read from their `memorization.csv`.
+CLASS_ONLY = "class_only_random_label_accuracy"
 
 
 def probe_metric(depth, metric=TRAIN_RLA):
@@ -141,6 +153,10 @@ def _load_run(sweep_dir, point, seed):
                 )
             if os.path.exists(run.file(HISTORY)):
                 history = run.read_history()
+            if CLASS_ONLY not in summary:
+                level = _class_only_from_csv(run.file(MEMORIZATION))
+                if level is not None:
+                    summary[CLASS_ONLY] = level
     except RunDirectoryError as error:
         state, summary, history, problem = "corrupt", None, None, str(error)
     return dict(
@@ -152,3 +168,19 @@ def _load_run(sweep_dir, point, seed):
         history=history,
         problem=problem,
     )
+
+
+def _class_only_from_csv(path):
+    """The class-only level of a run's `memorization.csv` (its `label` and
+    `random_label` columns), or None where the file is missing or unreadable."""
+    try:
+        with open(path, newline="") as f:
+            rows = [
+                (int(r["label"]), int(r["random_label"])) for r in csv.DictReader(f)
+            ]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not rows:
+        return None
+    labels, random_labels = np.array(rows).T
+    return class_only_accuracy(labels, random_labels)

@@ -54,7 +54,8 @@ def run_scores(model, inputs, config):
 
 
 def write(run, model, inputs, config, csv_name, png_name):
-    """Scores the run's model and writes `csv_name` and `png_name` in `run`."""
+    """Scores the run's model and writes `csv_name` and `png_name` in `run`;
+    returns the training set's `MemorizationScores`."""
     train, null, clean_labels = run_scores(model, inputs, config)
     write_csv(run.file(csv_name), train, clean_labels)
     images = _images(inputs.splits.train, _shown(train.score))
@@ -68,6 +69,7 @@ def write(run, model, inputs, config, csv_name, png_name):
         title=f"{config.model} on {config.dataset}, R={config.num_random_labels}, "
         f"label noise {config.label_noise:g}, seed {config.seed}",
     )
+    return train
 
 
 def write_csv(path, train, clean_labels):
