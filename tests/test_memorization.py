@@ -157,9 +157,10 @@ def test_class_only_accuracy_counts_each_class_majority():
         class_only_accuracy([], [])
 
 
-def test_a_run_writes_its_memorization_files(tmp_path):
+def test_a_run_writes_its_memorization_files(tmp_path, capsys):
     config = tiny_config(label_noise=0.3, seed=2)
     experiment.train_and_evaluate(config, str(tmp_path))
+    printed = capsys.readouterr().out
     table = memorization_report.read_csv(str(tmp_path / "memorization.csv"))
     assert list(table) == list(memorization_report.COLUMNS)
     loaded = datasets.load("digits", max_train_examples=config.max_train_examples)
@@ -181,9 +182,9 @@ def test_a_run_writes_its_memorization_files(tmp_path):
     np.testing.assert_array_equal(table["correct"], expected.correct)
     # The class-only level in the summary is that of the trained labels.
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["class_only_random_label_accuracy"] == class_only_accuracy(
-        table["label"], table["random_label"]
-    )
+    level = class_only_accuracy(table["label"], table["random_label"])
+    assert summary["class_only_random_label_accuracy"] == level
+    assert f"from the class alone (no memorizing) {level:.3f}" in printed
     png = tmp_path / "memorized_examples.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.tmp"))
