@@ -141,7 +141,8 @@ def _heatmaps(results):
             ax.set_ylabel(row_flag)
             suffix = f" (chance {results.chance:.2f})" if metric == TRAIN_RLA else ""
             title = panel_title(panel, entries)
-            ax.set_title(f"{title}: {name}{suffix}" if title else name + suffix)
+            # Two lines: panel, then metric; one line overran the next panel.
+            ax.set_title(f"{title}:\n{name}{suffix}" if title else name + suffix)
             fig.colorbar(image, ax=ax)
     return fig
 
