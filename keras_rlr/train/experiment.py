@@ -250,19 +250,20 @@ def _train(run, config, strategy, initial_epoch, backup):
         num_test_examples=data.num_examples(inputs.splits.test),
         train_seconds=round(elapsed, 1),
     )
-    plots.plot_curves(
-        history,
-        chance,
-        run.file(CURVES),
-        title=f"{config.model} on {config.dataset}, R={config.num_random_labels}, "
-        f"lambda={config.reg_lambda:g}",
-    )
     scores = memorization_report.write(
         run, model, inputs, config, MEMORIZATION, MEMORIZED_EXAMPLES
     )
     # What the heads reach from the class alone: only accuracy above it is
     # evidence of memorizing single examples.
     summary[CLASS_ONLY] = class_only_accuracy(scores.label, scores.random_label)
+    plots.plot_curves(
+        history,
+        chance,
+        run.file(CURVES),
+        title=f"{config.model} on {config.dataset}, R={config.num_random_labels}, "
+        f"lambda={config.reg_lambda:g}",
+        class_only=summary[CLASS_ONLY],
+    )
     hparams.write(run.file(TENSORBOARD), config, summary, name=_trial_name(run))
     run.write_summary(summary)  # last: it marks the run finished
     run.remove_backup()

@@ -13,7 +13,7 @@ _CURVES = (
 )
 
 
-def plot_curves(history, chance, path, title=None):
+def plot_curves(history, chance, path, title=None, class_only=None):
     """Write `curves.png`: class accuracy and random-label accuracy per epoch.
 
     Args:
@@ -22,6 +22,8 @@ def plot_curves(history, chance, path, title=None):
         chance: random-label chance level `1 / R`, drawn as a line.
         path: the PNG to write.
         title: figure title.
+        class_only: the random-label accuracy reachable from the class alone
+            (`keras_rlr.memorization.class_only_accuracy`), drawn as a line.
     """
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     for ax, metric, name in (
@@ -44,6 +46,14 @@ def plot_curves(history, chance, path, title=None):
             ax.axhline(
                 chance, color="gray", linewidth=1, label=f"chance 1/R = {chance:g}"
             )
+            if class_only is not None:
+                ax.axhline(
+                    class_only,
+                    color="black",
+                    linestyle=":",
+                    linewidth=1,
+                    label=f"from the class alone = {class_only:.3f}",
+                )
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.set_ylim(0, 1.02)
