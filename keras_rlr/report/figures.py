@@ -288,11 +288,11 @@ def _versus_lambda_0(results, metric, where, tests):
         (ref_value, ref), others = members[0], members[1:]
         a = f.seeds(results, ref, metric)
         for value, point in others:
-            diff = statistics.difference(a, f.seeds(results, point, metric))
+            b = f.seeds(results, point, metric)
+            diff = statistics.difference(a, b)
             text = (
                 f"{where}: λ={value} − λ={ref_value}{f._where(label)}: "
-                f"{f._mean(a)} → {f._mean(f.seeds(results, point, metric))}, "
-                f"difference {diff}"
+                f"{f._mean(a)} → {f._mean(b)}, difference {diff}"
             )
             parts.append(f.Part(text, tests(diff)))
     return parts
