@@ -7,6 +7,11 @@ mode on un-augmented images. A random label carries no information about the
 image, so a head can only predict it for an example it has memorized. The test
 set's random labels were never trained: their scores are the null
 distribution, what the score looks like without memorization.
+
+`class_only_accuracy` is the other baseline: the training random-label
+accuracy a head reaches from the class alone, which the accuracy must exceed
+before it says that single examples are memorized. Everything here but
+`memorization_scores` is NumPy, read by the report tooling without TensorFlow.
 """
 
 import dataclasses
