@@ -20,6 +20,7 @@ own setup does not; printed: median per-round ratios against `plain`:
 `train_py / rlr` is what the per-epoch callbacks cost.
 """
 
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -46,7 +47,7 @@ def main(argv):
         {name: parsed[name].value for name in flags_lib.names()}
     )
     epochs = (1 + FLAGS.rounds) * FLAGS.epochs_per_fit
-    config = config_lib.Config(**{**config_lib.to_dict(config), "epochs": epochs})
+    config = dataclasses.replace(config, epochs=epochs)
     inputs = builders.build_inputs(config)
     splits = inputs.splits
 
