@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -309,6 +310,35 @@ def test_cli_runs_train_py_skips_finished_and_writes_the_report(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "2 runs, 2 finished, 0 to run" in result.stdout
     assert "start" not in result.stdout
+
+
+def test_a_sweep_run_trains_what_its_logged_command_trains_alone(tmp_path):
+    # A sweep's run is forked from a server that imported TensorFlow once;
+    # the first line of its log is its command. Typed into a shell, that
+    # command trains the same run, to the bit (--deterministic).
+    out = tmp_path / "sweep"
+    config = tmp_path / "one.cfg"
+    config.write_text(
+        f"--name=one\n--base=configs/quickstart.cfg\n--output_dir={out}\n"
+        "--seeds=3\n--set=epochs:2\n--set=max_train_examples:96\n"
+        "--set=cnn_width:4\n--set=cnn_feature_dim:16\n--set=deterministic:true\n"
+        "--grid=dropout:0.25\n"
+    )
+    result = _run_cli(f"--config={config}", "--noreport")
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = out / "dropout=0.25" / "seed_3"
+    first_line = (tmp_path / "sweep" / "dropout=0.25" / "seed_3.log").open().readline()
+    assert first_line.startswith("$ ")
+    command = shlex.split(first_line[2:])
+    alone = tmp_path / "alone"
+    command[-1] = f"--output_dir={alone}"
+    assert command[:3] == [sys.executable, "-m", "keras_rlr.train"]
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("history.csv", "memorization.csv"):
+        assert (alone / name).read_bytes() == (run_dir / name).read_bytes(), name
 
 
 def test_readme_table_counts_the_runs_of_every_cpu_sweep(in_root):

@@ -2,4 +2,5 @@
 
 from keras_rlr.sweep.cli import run
 
-run()
+if __name__ == "__main__":  # the runs' processes import it again
+    run()

@@ -19,27 +19,38 @@ from keras_rlr.train import console
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("config", None, "Sweep config, e.g. configs/sweeps/fig2_cpu.cfg.")
-flags.DEFINE_integer("parallel", 1, "Runs at a time on this machine.", lower_bound=1)
-flags.DEFINE_string(
-    "shard",
-    None,
-    "i/n: run only this machine's slice (every n-th run from the i-th, 0 <= i < n) "
-    "to spread a sweep over n machines sharing --output_dir. Default in a Slurm "
-    "job array: the task's place in the array (SLURM_ARRAY_TASK_ID, "
-    "SLURM_ARRAY_TASK_COUNT).",
-)
-flags.DEFINE_string("output_dir", None, "Overrides the config's --output_dir.")
-flags.DEFINE_list("seeds", None, "Overrides the config's --seeds, e.g. 0,1,2,3,4.")
-flags.DEFINE_multi_string(
-    "set",
-    [],
-    "flag:value, a train.py flag added to every run after the config's own "
-    "(e.g. data_dir:/path/to/tfds). Repeatable.",
-)
-flags.DEFINE_bool("list", False, "Print every run's state and directory; run nothing.")
-flags.DEFINE_bool("report", True, "Write the report when this machine is done.")
-flags.mark_flag_as_required("config")
+
+def define_flags():
+    """Defines sweep.py's flags (at start, not import: the runs' processes
+    import the main module again, and train.py's flags must not meet these).
+    """
+    flags.DEFINE_string(
+        "config", None, "Sweep config, e.g. configs/sweeps/fig2_cpu.cfg."
+    )
+    flags.DEFINE_integer(
+        "parallel", 1, "Runs at a time on this machine.", lower_bound=1
+    )
+    flags.DEFINE_string(
+        "shard",
+        None,
+        "i/n: run only this machine's slice (every n-th run from the i-th, 0 <= i < n) "
+        "to spread a sweep over n machines sharing --output_dir. Default in a Slurm "
+        "job array: the task's place in the array (SLURM_ARRAY_TASK_ID, "
+        "SLURM_ARRAY_TASK_COUNT).",
+    )
+    flags.DEFINE_string("output_dir", None, "Overrides the config's --output_dir.")
+    flags.DEFINE_list("seeds", None, "Overrides the config's --seeds, e.g. 0,1,2,3,4.")
+    flags.DEFINE_multi_string(
+        "set",
+        [],
+        "flag:value, a train.py flag added to every run after the config's own "
+        "(e.g. data_dir:/path/to/tfds). Repeatable.",
+    )
+    flags.DEFINE_bool(
+        "list", False, "Print every run's state and directory; run nothing."
+    )
+    flags.DEFINE_bool("report", True, "Write the report when this machine is done.")
+    flags.mark_flag_as_required("config")
 
 
 def main(argv):
@@ -96,4 +107,5 @@ def main(argv):
 
 def run():
     """The console entry point (`keras-rlr-sweep`)."""
+    define_flags()
     console.run_app(main, "sweep.py")

@@ -4,21 +4,32 @@ Finished runs are skipped; interrupted and failed ones are started again with
 the same command (train.py resumes them from their backup). A run's state is
 its `keras_rlr.train.run_directory.RunDirectory`'s.
 
+Each run is its own process, as if its command line (the first line of its
+log) were typed: a fresh interpreter state, its own seeds and signal
+handlers, its exit status. The processes are forked from a
+`multiprocessing` fork server that imported TensorFlow, Keras and
+`keras_rlr.train` once, before any TensorFlow runtime existed: a run skips
+the ~4 s of CPU those imports take, which is a tenth to a fifth of a
+CPU-scale run (`benchmarks/sweep_cost.py`).
+
 One sweep process per sweep directory (`lock_sweep`: `--shard` processes share
 the lock, so they cooperate, and each run is still locked by its own
 `train.py`); a run whose directory is locked (running elsewhere) is never
-started again. The children die with the runner, even when it is SIGKILLed
-(`PR_SET_PDEATHSIG` on Linux).
+started again. The runs die with the runner, even when it is SIGKILLed
+(each watches the runner's `multiprocessing` sentinel).
 """
 
-import ctypes
+import multiprocessing
+import multiprocessing.connection
 import os
+import runpy
+import shlex
 import signal
-import subprocess
 import sys
+import threading
 import time
 
-from keras_rlr.sweep.grid import LOCK
+from keras_rlr.sweep.grid import LOCK, TRAIN_MODULE
 from keras_rlr.train.run_directory import (
     DIVERGED_STATE,
     RunDirectory,
@@ -53,7 +64,6 @@ def run_sweep(
     sweep,
     runs=None,
     parallel=1,
-    python=sys.executable,
     train_script=None,
     poll_seconds=0.5,
     out=sys.stdout,
@@ -63,7 +73,8 @@ def run_sweep(
     Finished runs are skipped; interrupted and failed ones are started again
     with the same command (train.py resumes them from their backup). Each run's
     output goes to `<run_dir>.log`; a run that exits non-zero leaves
-    `<run_dir>.failed` holding its exit status.
+    `<run_dir>.failed` holding its exit status. `train_script` runs a script
+    in place of `python -m keras_rlr.train` (tests stand in for train.py).
 
     Returns:
         The runs that failed, as `(run, exit status)` pairs.
@@ -96,16 +107,16 @@ def run_sweep(
         while queue or running:
             while queue and len(running) < parallel:
                 key, run = queue.pop(0)
-                running[key] = (run, *_start(sweep, run, python, train_script, env))
+                running[key] = (run, _start(sweep, run, train_script, env), time.time())
                 say(
                     f"[{done}/{total} done, {len(running)} running] start {_label(run)}"
                 )
             time.sleep(poll_seconds)
-            for key, (run, process, log, start) in list(running.items()):
-                code = process.poll()
+            for key, (run, process, start) in list(running.items()):
+                code = process.exitcode
                 if code is None:
                     continue
-                log.close()
+                process.close()
                 del running[key]
                 done += 1
                 seconds = time.time() - start
@@ -125,52 +136,80 @@ def run_sweep(
         # Forward SIGINT or SIGTERM (`console.Interrupted`): each run stops
         # at its own last complete backup.
         signum = getattr(interrupt, "signum", signal.SIGINT)
-        for _, process, log, _ in running.values():
-            process.send_signal(signum)
-            process.wait()
-            log.close()
+        for _, process, _ in running.values():
+            os.kill(process.pid, signum)
+            process.join()
         say("interrupted: run the same command again to resume")
         raise
     return failed
 
 
-def _start(sweep, run, python, train_script, env):
+def _start(sweep, run, train_script, env):
+    """Starts `run`'s process (forked from the fork server); returns it."""
     run_dir = RunDirectory(sweep.run_dir(run))
     os.makedirs(os.path.dirname(run_dir.path), exist_ok=True)
     if os.path.exists(run_dir.failed_marker):
         os.remove(run_dir.failed_marker)
-    log = open(run_dir.log_file, "a")
-    command = sweep.command(run, python, train_script)
-    log.write(f"$ {' '.join(command)}\n")
-    log.flush()
-    process = subprocess.Popen(
-        command,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        preexec_fn=_die_with_parent(os.getpid()),
+    command = sweep.command(run, sys.executable, train_script)
+    with open(run_dir.log_file, "a") as log:
+        log.write(f"$ {shlex.join(command)}\n")
+    # The flags, after `python -m keras_rlr.train` (or `python <script>`).
+    flags = command[2:] if train_script else command[3:]
+    process = _fork_server(preload=train_script is None).Process(
+        target=_run_in_child,
+        args=(flags, train_script, run_dir.log_file, env, os.getcwd()),
+        name=_label(run),
     )
-    return process, log, time.time()
+    process.start()
+    return process
 
 
-def _die_with_parent(parent):
-    """A `preexec_fn`: the child gets SIGKILL when the runner dies, however.
+def _fork_server(preload):
+    """The `forkserver` context; the server (started by the first run)
+    imports what every run imports (`keras_rlr.sweep._preload`) when
+    `preload`."""
+    context = multiprocessing.get_context("forkserver")
+    if preload:
+        # Taken when the server starts; a no-op for a running one.
+        context.set_forkserver_preload(["keras_rlr.sweep._preload"])
+    return context
 
-    Without it a SIGKILLed runner leaves its `train.py` children running, and
-    a rerun would start the same runs on top of them.
+
+def _run_in_child(flags, train_script, log_file, env, cwd):
+    """A run's process: its command line, with the runner's environment and
+    working directory, its output appended to `log_file`."""
+    _die_with_the_runner()
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, sys.stdout.fileno())
+    os.dup2(fd, sys.stderr.fileno())
+    os.close(fd)
+    sys.argv = [train_script or TRAIN_MODULE, *flags]
+    if train_script:
+        runpy.run_path(train_script, run_name="__main__")
+    else:  # sys.argv[0] becomes keras_rlr/train/__main__.py, as with -m
+        runpy.run_module(TRAIN_MODULE, run_name="__main__", alter_sys=True)
+
+
+def _die_with_the_runner():
+    """The calling run gets SIGKILL as soon as the runner is gone, however.
+
+    Without it a SIGKILLed runner leaves its runs training, and a rerun
+    would start the same runs on top of them. The run's parent is the fork
+    server, not the runner; `parent_process()` is the runner, and its
+    sentinel becomes ready when the runner exits (also if it already has).
     """
 
-    # Loaded here, in the parent: the child, between fork and exec, only calls.
-    prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
+    def watch(sentinel):
+        multiprocessing.connection.wait([sentinel])
+        os.kill(os.getpid(), signal.SIGKILL)
 
-    def set_death_signal():
-        if prctl is not None:
-            prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the runner died before prctl took effect
-            os._exit(1)
-
-    return set_death_signal
+    sentinel = multiprocessing.parent_process().sentinel
+    threading.Thread(target=watch, args=(sentinel,), daemon=True).start()
 
 
 def _label(run):
