@@ -96,11 +96,7 @@ def run_sweep(
     for run, run_state in zip(runs, states, strict=True):
         if run_state in ("running", DIVERGED_STATE, "corrupt"):
             say(f"skip {_label(run)}: {run_state} ({sweep.run_dir(run)})")
-    env = dict(os.environ)
-    # Each run gets its share of the cores instead of all of them competing.
-    threads = str(max(1, (os.cpu_count() or 1) // parallel))
-    for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
-        env.setdefault(name, threads)
+    env = run_environment(parallel)
     running, failed, done = {}, [], skipped
     queue = list(enumerate(todo))
     try:
@@ -142,6 +138,17 @@ def run_sweep(
         say("interrupted: run the same command again to resume")
         raise
     return failed
+
+
+def run_environment(parallel):
+    """The environment of each run when `parallel` run at a time: this
+    process's, where each run gets its share of the cores (unless set)
+    instead of all of them competing."""
+    env = dict(os.environ)
+    threads = str(max(1, (os.cpu_count() or 1) // parallel))
+    for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
+        env.setdefault(name, threads)
+    return env
 
 
 def _start(sweep, run, train_script, env):

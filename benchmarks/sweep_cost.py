@@ -1,0 +1,122 @@
+r"""What does a sweep cost, its runs forked from a fork server or each started
+as a fresh interpreter?
+
+    python benchmarks/sweep_cost.py            # or: make bench (~10 min)
+    python benchmarks/sweep_cost.py --config=configs/sweeps/fig3b_cpu.cfg
+
+A slice of a CPU-scale figure sweep (default: Fig. 2's, seed 0: 7 runs of the
+40-epoch quickstart, 2 at a time), trained from scratch into a temporary
+directory by two variants, alternating round after round:
+
+- `sweep_py`: `python sweep.py --config=... --parallel=N`, as users run it:
+  every run forked from a server that imported TensorFlow once
+  (`keras_rlr.sweep.runner`);
+- `fresh`: the same runs, the same N at a time with the same thread settings,
+  each started as its own `python -m keras_rlr.train` command (what the
+  runner did before the fork server).
+
+Printed: each variant's wall time per round and the median per-round ratio
+`sweep_py / fresh`. Both variants train the same runs; that they train them
+to the same numbers is `tests/test_sweep.py`'s check (a run's logged command,
+run alone, gives its history to the bit).
+"""
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+from keras_rlr.sweep import config as sweep_config
+from keras_rlr.sweep import grid, runner
+
+flags.DEFINE_string("config", "configs/sweeps/fig2_cpu.cfg", "A sweep config.")
+flags.DEFINE_list("seeds", ["0"], "The seeds of the slice.")
+flags.DEFINE_multi_string("set", [], "flag:value added to every run.")
+flags.DEFINE_integer("parallel", 2, "Runs at a time.")
+flags.DEFINE_integer("rounds", 2, "Rounds; each runs both variants once.")
+FLAGS = flags.FLAGS
+
+
+def sweep_py(output_dir):
+    """`sweep.py` on the slice, as a user runs it."""
+    command = [
+        sys.executable,
+        "sweep.py",
+        f"--config={FLAGS.config}",
+        f"--seeds={','.join(FLAGS.seeds)}",
+        f"--output_dir={output_dir}",
+        f"--parallel={FLAGS.parallel}",
+        "--noreport",
+        *[f"--set={value}" for value in FLAGS.set],
+    ]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def fresh(output_dir):
+    """Every run's command in its own interpreter, `parallel` at a time."""
+    sweep = slice_of(output_dir)
+    env = runner.run_environment(FLAGS.parallel)
+    pending, running = list(sweep.runs), []
+    while pending or running:
+        while pending and len(running) < FLAGS.parallel:
+            run = pending.pop(0)
+            os.makedirs(os.path.dirname(sweep.run_dir(run)), exist_ok=True)
+            with open(sweep.run_dir(run) + ".log", "w") as log:
+                running.append(
+                    subprocess.Popen(
+                        sweep.command(run), stdout=log, stderr=log, env=env
+                    )
+                )
+        time.sleep(0.1)
+        for process in [p for p in running if p.poll() is not None]:
+            if process.returncode:
+                raise RuntimeError(f"{process.args} exited {process.returncode}")
+            running.remove(process)
+
+
+def slice_of(output_dir):
+    config = sweep_config.parse_config(FLAGS.config)
+    config = sweep_config.with_overrides(
+        config, output_dir=output_dir, seeds=FLAGS.seeds, sets=FLAGS.set
+    )
+    return grid.expand(config)
+
+
+def main(argv):
+    del argv
+    runs = len(slice_of(tempfile.gettempdir()).runs)
+    variants = {"sweep_py": sweep_py, "fresh": fresh}
+    seconds = {name: [] for name in variants}
+    for round_index in range(FLAGS.rounds):
+        names = list(variants)[round_index % 2 :] + list(variants)[: round_index % 2]
+        for name in names:
+            output_dir = tempfile.mkdtemp(prefix=f"sweep_cost_{name}_")
+            start = time.perf_counter()
+            variants[name](output_dir)
+            seconds[name].append(time.perf_counter() - start)
+            done = slice_of(output_dir)
+            states = [runner.state(done.run_dir(run)) for run in done.runs]
+            if states.count("finished") != runs:
+                raise RuntimeError(f"{name}: not every run finished: {states}")
+            shutil.rmtree(output_dir)
+            print(f"round {round_index + 1} {name}: {seconds[name][-1]:.1f} s")
+    ratios = [a / b for a, b in zip(seconds["sweep_py"], seconds["fresh"], strict=True)]
+    print(
+        f"{FLAGS.config}, seeds {','.join(FLAGS.seeds)}: {runs} runs, "
+        f"{FLAGS.parallel} at a time, {FLAGS.rounds} rounds"
+    )
+    for name in variants:
+        print(f"{name:<10} median wall {statistics.median(seconds[name]):8.1f} s")
+    print(
+        f"sweep_py / fresh: median ratio {statistics.median(ratios):.3f} "
+        f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)
