@@ -15,8 +15,10 @@ directory by two variants, alternating round after round:
   each started as its own `python -m keras_rlr.train` command (what the
   runner did before the fork server).
 
-Printed: each variant's wall time per round and the median per-round ratio
-`sweep_py / fresh`. Both variants train the same runs; that they train them
+Printed: each variant's wall time and the CPU time the whole machine spent
+meanwhile (user + system, from /proc/stat on Linux: what the runs cost,
+whatever else slows the machine's cores), per round, and the median per-round
+ratios `sweep_py / fresh`. Both variants train the same runs; that they train them
 to the same numbers is `tests/test_sweep.py`'s check (a run's logged command,
 run alone, gives its history to the bit).
 """
@@ -79,6 +81,18 @@ def fresh(output_dir):
             running.remove(process)
 
 
+def machine_cpu_seconds():
+    """User + system CPU seconds of the whole machine since boot (Linux;
+    NaN elsewhere): /proc/stat's user, nice, system, irq and softirq."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()[1:]
+    except OSError:
+        return float("nan")
+    user, nice, system, _, _, irq, softirq = (int(v) for v in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def slice_of(output_dir):
     config = sweep_config.parse_config(FLAGS.config)
     config = sweep_config.with_overrides(
@@ -92,30 +106,40 @@ def main(argv):
     runs = len(slice_of(tempfile.gettempdir()).runs)
     variants = {"sweep_py": sweep_py, "fresh": fresh}
     seconds = {name: [] for name in variants}
+    cpu = {name: [] for name in variants}
     for round_index in range(FLAGS.rounds):
         names = list(variants)[round_index % 2 :] + list(variants)[: round_index % 2]
         for name in names:
             output_dir = tempfile.mkdtemp(prefix=f"sweep_cost_{name}_")
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), machine_cpu_seconds()
             variants[name](output_dir)
             seconds[name].append(time.perf_counter() - start)
+            cpu[name].append(machine_cpu_seconds() - cpu_start)
             done = slice_of(output_dir)
             states = [runner.state(done.run_dir(run)) for run in done.runs]
             if states.count("finished") != runs:
                 raise RuntimeError(f"{name}: not every run finished: {states}")
             shutil.rmtree(output_dir)
-            print(f"round {round_index + 1} {name}: {seconds[name][-1]:.1f} s")
-    ratios = [a / b for a, b in zip(seconds["sweep_py"], seconds["fresh"], strict=True)]
+            print(
+                f"round {round_index + 1} {name}: wall {seconds[name][-1]:.1f} s, "
+                f"machine CPU {cpu[name][-1]:.1f} s",
+                flush=True,
+            )
     print(
         f"{FLAGS.config}, seeds {','.join(FLAGS.seeds)}: {runs} runs, "
         f"{FLAGS.parallel} at a time, {FLAGS.rounds} rounds"
     )
     for name in variants:
-        print(f"{name:<10} median wall {statistics.median(seconds[name]):8.1f} s")
-    print(
-        f"sweep_py / fresh: median ratio {statistics.median(ratios):.3f} "
-        f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
-    )
+        print(
+            f"{name:<10} median wall {statistics.median(seconds[name]):7.1f} s, "
+            f"machine CPU {statistics.median(cpu[name]):7.1f} s"
+        )
+    for what, times in (("wall", seconds), ("machine CPU", cpu)):
+        ratios = [a / b for a, b in zip(times["sweep_py"], times["fresh"], strict=True)]
+        print(
+            f"sweep_py / fresh, {what}: median ratio {statistics.median(ratios):.3f} "
+            f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+        )
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def test_sigterm_stops_a_run_in_one_line_with_its_backup_intact(tmp_path):
     assert "━" not in stdout and "Epoch 1/200" in stdout
 
 
-def test_sweep_forwards_sigint_to_its_runs(tmp_path):
+def _long_sweep(tmp_path):
     out = tmp_path / "sweep"
     config = tmp_path / "long.cfg"
     config.write_text(
@@ -134,6 +134,12 @@ def test_sweep_forwards_sigint_to_its_runs(tmp_path):
             ]
         )
     )
+    return config, out / "dropout=0.5" / "seed_0"
+
+
+def test_sweep_forwards_sigint_to_its_runs(tmp_path):
+    config, run_dir = _long_sweep(tmp_path)
+    out = run_dir.parent.parent
     process = subprocess.Popen(
         [sys.executable, "sweep.py", f"--config={config}"],
         cwd=ROOT,
@@ -142,7 +148,6 @@ def test_sweep_forwards_sigint_to_its_runs(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    run_dir = out / "dropout=0.5" / "seed_0"
     _wait_for_backup(run_dir, process)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
@@ -153,3 +158,44 @@ def test_sweep_forwards_sigint_to_its_runs(tmp_path):
     assert RunDirectory(str(run_dir)).state() == "interrupted"
     log = (out / "dropout=0.5" / "seed_0.log").read_text()
     assert "train.py: interrupted at epoch" in log and "Traceback" not in log
+
+
+def test_sigterm_to_the_whole_sweep_stops_every_run_at_a_backup(tmp_path):
+    # Slurm (preemption, time limit) signals every process of the job: the
+    # runner, its runs and the fork server between them. The runs stop at a
+    # backup, and then nothing of the sweep is left running.
+    config, run_dir = _long_sweep(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "sweep.py", f"--config={config}"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    _wait_for_backup(run_dir, process)
+    os.killpg(process.pid, signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert "interrupted: run the same command again to resume" in stdout
+    assert RunDirectory(str(run_dir)).state() == "interrupted"
+    log = (run_dir.parent / "seed_0.log").read_text()
+    assert "train.py: interrupted at epoch" in log and "Traceback" not in log
+    deadline = time.time() + 30
+    while _group_alive(process.pid):
+        assert time.time() < deadline, "a process of the sweep outlived it"
+        time.sleep(0.2)
+
+
+def _group_alive(pgid):
+    """Whether a live process (not a zombie) is left in process group `pgid`."""
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                state, _, group = f.read().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):  # not a process, or gone meanwhile
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False

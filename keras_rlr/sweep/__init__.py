@@ -8,5 +8,6 @@
   `python -m keras_rlr.sweep`).
 
 Depends on `keras_rlr.train` (the run schema and the run directory); imports no
-TensorFlow: a sweep's processes are `python -m keras_rlr.train` runs.
+TensorFlow: a sweep's runs are `python -m keras_rlr.train` commands, each in a
+process forked from a server that imported TensorFlow once (`_preload`).
 """

@@ -8,9 +8,16 @@ own thread settings.
 """
 
 import os
+import signal
 
 from keras_rlr.train import console
 
+# SIGTERM to the whole job (Slurm's preemption and time limit) is for the
+# runner and the runs, which stop at a backup: the server must outlive them,
+# since the runner learns from it how they ended and waits for that (it
+# ignores SIGINT itself). It exits when the runner and its runs are gone;
+# each run installs its own handlers.
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as train.py does
 console.import_tensorflow()
 
