@@ -19,6 +19,7 @@ started again. The runs die with the runner, even when it is SIGKILLed
 (each watches the runner's `multiprocessing` sentinel).
 """
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -133,7 +134,8 @@ def run_sweep(
         # at its own last complete backup.
         signum = getattr(interrupt, "signum", signal.SIGINT)
         for _, process, _ in running.values():
-            os.kill(process.pid, signum)
+            with contextlib.suppress(ProcessLookupError):  # ended already
+                os.kill(process.pid, signum)
             process.join()
         say("interrupted: run the same command again to resume")
         raise
