@@ -137,33 +137,10 @@ def _long_sweep(tmp_path):
     return config, out / "dropout=0.5" / "seed_0"
 
 
-def test_sweep_forwards_sigint_to_its_runs(tmp_path):
-    config, run_dir = _long_sweep(tmp_path)
-    out = run_dir.parent.parent
-    process = subprocess.Popen(
-        [sys.executable, "sweep.py", f"--config={config}"],
-        cwd=ROOT,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _wait_for_backup(run_dir, process)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGINT, stderr[-2000:]
-    assert "Traceback" not in stderr
-    assert "interrupted: run the same command again to resume" in stdout
-    # The run got the signal itself: it stopped at its backup and can resume.
-    assert RunDirectory(str(run_dir)).state() == "interrupted"
-    log = (out / "dropout=0.5" / "seed_0.log").read_text()
-    assert "train.py: interrupted at epoch" in log and "Traceback" not in log
-
-
-def test_sigterm_to_the_whole_sweep_stops_every_run_at_a_backup(tmp_path):
-    # Slurm (preemption, time limit) signals every process of the job: the
-    # runner, its runs and the fork server between them. The runs stop at a
-    # backup, and then nothing of the sweep is left running.
+def _interrupt_a_sweep(tmp_path, signum, whole_group):
+    """Starts a long sweep, sends `signum` once its run has a backup (to the
+    runner, or to every process of the sweep) and checks the run stopped at
+    its backup; returns the runner's process."""
     config, run_dir = _long_sweep(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "sweep.py", f"--config={config}"],
@@ -175,13 +152,30 @@ def test_sigterm_to_the_whole_sweep_stops_every_run_at_a_backup(tmp_path):
         start_new_session=True,
     )
     _wait_for_backup(run_dir, process)
-    os.killpg(process.pid, signal.SIGTERM)
+    if whole_group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert process.returncode == 128 + signum, stderr[-2000:]
+    assert "Traceback" not in stderr
     assert "interrupted: run the same command again to resume" in stdout
+    # The run got the signal: it stopped at its backup and can resume.
     assert RunDirectory(str(run_dir)).state() == "interrupted"
     log = (run_dir.parent / "seed_0.log").read_text()
     assert "train.py: interrupted at epoch" in log and "Traceback" not in log
+    return process
+
+
+def test_sweep_forwards_sigint_to_its_runs(tmp_path):
+    _interrupt_a_sweep(tmp_path, signal.SIGINT, whole_group=False)
+
+
+def test_sigterm_to_the_whole_sweep_stops_every_run_at_a_backup(tmp_path):
+    # Slurm (preemption, time limit) signals every process of the job: the
+    # runner, its runs and the fork server between them. The runs stop at a
+    # backup, and then nothing of the sweep is left running.
+    process = _interrupt_a_sweep(tmp_path, signal.SIGTERM, whole_group=True)
     deadline = time.time() + 30
     while _group_alive(process.pid):
         assert time.time() < deadline, "a process of the sweep outlived it"

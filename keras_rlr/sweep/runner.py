@@ -9,8 +9,8 @@ log) were typed: a fresh interpreter state, its own seeds and signal
 handlers, its exit status. The processes are forked from a
 `multiprocessing` fork server that imported TensorFlow, Keras and
 `keras_rlr.train` once, before any TensorFlow runtime existed: a run skips
-the ~4 s of CPU those imports take, which is a tenth to a fifth of a
-CPU-scale run (`benchmarks/sweep_cost.py`).
+the ~4.5 s of CPU those imports take, a sixth of a 40-epoch quickstart run's
+(`benchmarks/sweep_cost.py`).
 
 One sweep process per sweep directory (`lock_sweep`: `--shard` processes share
 the lock, so they cooperate, and each run is still locked by its own
