@@ -17,7 +17,9 @@ own setup does not; printed: median per-round ratios against `plain`:
 - `train_py`: `rlr` with `train.py`'s callbacks (`run_callbacks`: the clean
   train-set evaluation, CSV and TensorBoard logs, the epoch backup, ...).
 
-`train_py / rlr` is what the per-epoch callbacks cost.
+`train_py / rlr` is what the per-epoch callbacks cost. With `--per_callback`,
+one more variant per callback of `run_callbacks`, `rlr` with that callback
+alone, each printed as its share of a plain epoch.
 """
 
 import dataclasses
@@ -37,6 +39,7 @@ from keras_rlr.train.run_directory import RunDirectory
 flags.DEFINE_string("config", "configs/quickstart.cfg", "The run's flagfile.")
 flags.DEFINE_integer("rounds", 7, "Rounds; each fits every variant once.")
 flags.DEFINE_integer("epochs_per_fit", 4, "Epochs of each fit (the first untimed).")
+flags.DEFINE_bool("per_callback", False, "Also time each callback alone.")
 FLAGS = flags.FLAGS
 
 
@@ -80,7 +83,18 @@ def main(argv):
     plain_data = inputs.train.map(class_labels_only), test.map(class_labels_only)
     run = RunDirectory(tempfile.mkdtemp(prefix="epoch_cost_"))
     callbacks = experiment.run_callbacks(run, inputs, config)
-    epoch = {name: 0 for name in ("plain", "rlr", "train_py")}
+    # Each alone in a run directory of its own: a backup restores its epoch.
+    alone = {
+        type(callback).__name__: callback
+        for callback in (
+            experiment.run_callbacks(
+                RunDirectory(tempfile.mkdtemp(prefix="epoch_cost_")), inputs, config
+            )
+            if FLAGS.per_callback
+            else []
+        )
+    }
+    epoch = {name: 0 for name in ("plain", "rlr", "train_py", *alone)}
     durations = {name: [] for name in epoch}
 
     def fit(name, model, train, validation, callbacks=()):
@@ -110,6 +124,8 @@ def main(argv):
         "rlr": fit("rlr", rlr, inputs.train, test),
         "train_py": fit("train_py", rlr, inputs.train, test, callbacks),
     }
+    for name, callback in alone.items():
+        fits[name] = fit(name, rlr, inputs.train, test, [callback])
     timing.alternate(fits, FLAGS.rounds, 1, warmup_steps=0)
     print(
         f"{FLAGS.config}: {inputs.steps_per_epoch} steps an epoch, batch "
@@ -133,6 +149,14 @@ def main(argv):
         "callbacks: train_py / rlr = "
         f"{timing.median_ratio(durations, 'train_py', 'rlr'):.3f}"
     )
+    for name in alone:
+        extra = [
+            (a - b) / c
+            for a, b, c in zip(
+                durations[name], durations["rlr"], durations["plain"], strict=True
+            )
+        ]
+        print(f"{name} alone: +{statistics.median(extra):.3f} of a plain epoch")
 
 
 class EpochTimer(keras.callbacks.Callback):
