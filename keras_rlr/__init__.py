@@ -11,10 +11,12 @@ tooling lives in subpackages that depend on it, never the other way round:
 
 Importing the package loads no TensorFlow: each name below is imported on
 first use, so tools that only read run directories start in a fraction of a
-second.
+second. Imported after Keras, it registers its saved models' classes at once
+(`keras.saving.load_model` finds only registered ones).
 """
 
 import importlib
+import sys
 
 __version__ = "0.1.0"
 
@@ -34,6 +36,15 @@ _EXPORTS = {
     "memorization_scores": "keras_rlr.memorization",
 }
 __all__ = sorted(_EXPORTS)
+
+
+# Keras finds a saved model's custom classes only once they are registered,
+# that is imported. With Keras loaded already (no start-up cost left), import
+# them now: `import keras; import keras_rlr; keras.saving.load_model(path)`.
+_SERIALIZABLE = ("keras_rlr.model", "keras_rlr.heads", "keras_rlr.copied_heads")
+if "keras" in sys.modules:
+    for _module in _SERIALIZABLE:
+        importlib.import_module(_module)
 
 
 def __getattr__(name):

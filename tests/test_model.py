@@ -1,5 +1,8 @@
 """RandomLabelModel: gradient routing, equivalence at lambda = 0, saving, errors."""
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -159,6 +162,26 @@ def test_logged_metric_names():
     assert sorted(history.history) == sorted(
         [*LOGGED_METRICS, *(f"val_{name}" for name in LOGGED_METRICS)]
     )
+
+
+def test_a_fresh_interpreter_loads_a_saved_model_after_import_keras_rlr(tmp_path):
+    # Keras deserializes only registered classes; `keras_rlr` loads its
+    # modules lazily, so `import keras_rlr` must register them itself.
+    model = keras_rlr.RandomLabelModel(small_conv_extractor(), C, R, reg_lambda=0.5)
+    model.compile(optimizer="sgd")
+    model(np.zeros((1, 8, 8, 1), np.float32))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    code = (
+        "import keras\nimport keras_rlr\n"
+        f"model = keras.saving.load_model({str(path)!r})\n"
+        "print(type(model).__name__, model.reg_lambda)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["RandomLabelModel", "0.5"]
 
 
 def test_keras_round_trip_restores_heads_and_optimizer(tmp_path):
