@@ -135,7 +135,11 @@ class Sweep:
         """The command line of `run`: `python -m keras_rlr.train ...` (or
         `python <train_script> ...`)."""
         entry = [train_script] if train_script else ["-m", TRAIN_MODULE]
-        args = [python, *entry, f"--flagfile={self.config.base}", "--verbose=2"]
+        return [python, *entry, *self.flags(run)]
+
+    def flags(self, run):
+        """The train.py flags of `run`, in the order they apply."""
+        args = [f"--flagfile={self.config.base}", "--verbose=2"]
         args += [f"--{flag}={value}" for flag, value in self.config.sets]
         args += [f"--{flag}={value}" for flag, value in run.overrides.items()]
         args += [f"--seed={run.seed}", f"--output_dir={self.run_dir(run)}"]

@@ -162,11 +162,9 @@ def _start(sweep, run, train_script, env):
     command = sweep.command(run, sys.executable, train_script)
     with open(run_dir.log_file, "a") as log:
         log.write(f"$ {shlex.join(command)}\n")
-    # The flags, after `python -m keras_rlr.train` (or `python <script>`).
-    flags = command[2:] if train_script else command[3:]
     process = _fork_server(preload=train_script is None).Process(
         target=_run_in_child,
-        args=(flags, train_script, run_dir.log_file, env, os.getcwd()),
+        args=(sweep.flags(run), train_script, run_dir.log_file, env, os.getcwd()),
         name=_label(run),
     )
     process.start()
