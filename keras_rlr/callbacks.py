@@ -1,10 +1,10 @@
 """Callbacks for `RandomLabelModel` training."""
 
 import csv
-import io
 import json
 import os
 import shutil
+import threading
 import warnings
 import zipfile
 
@@ -90,16 +90,25 @@ class BackupAndRestore(keras.callbacks.Callback):
     restart, dropout would draw other masks) nor the history: a crash between
     its writes resumes from a mix of two epochs. Here a backup is one unit, a
     directory `epoch_<N>` holding `variables.npz` (weights and optimizer
-    state, built in memory and written by plain file I/O: h5py writing straight
-    to a full disk crashed the process with a segfault) and `state.json` (the
+    state, written by `np.savez` with plain file I/O: h5py writing straight to
+    a full disk crashed the process with a segfault) and `state.json` (the
     epoch, the seed-generator states and, if `history_file` is given, the rows
-    of that CSV so far). It is written under
-    a temporary name, fsynced and renamed, so a crash leaves the old backup or
-    the new one, never a mix. The previous backup is kept: if the latest one
-    cannot be read, `on_train_begin` falls back to it and warns.
+    of that CSV so far). It is written under a temporary name, fsynced and
+    renamed, so a crash leaves the old backup or the new one, never a mix. The
+    previous backup is kept: if the latest one cannot be read,
+    `on_train_begin` falls back to it and warns.
 
     Epoch-level backups only: a mid-epoch backup would re-run the epoch from
     its first batch with weights from its middle.
+
+    At the end of an epoch the state is copied in memory (a few ms); the
+    files are written by a background thread while the next epoch trains,
+    one backup at a time (the next epoch's end, `on_train_begin` and
+    `on_train_end` wait for it, and raise its error, e.g. a full disk). A
+    crash before that write is done resumes from the epoch before, as a
+    crash during any write always has. After `fit` raised, call `wait()` to
+    know that the last backup is on disk (`train.py` does); the thread is
+    not a daemon, so the interpreter also waits for it before exiting.
 
     Args:
         backup_dir: where the backups live.
@@ -123,6 +132,18 @@ class BackupAndRestore(keras.callbacks.Callback):
         self.backup_dir = backup_dir
         self.history_file = history_file
         self.keep = keep
+        self._writer = None  # the thread writing the latest backup
+        self._error = None  # what it raised, until `wait` raises it
+
+    def wait(self):
+        """Returns once the latest backup is on disk; raises what writing it
+        raised (an `OSError` for a full disk)."""
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
 
     def _seed_variables(self):
         return {
@@ -130,6 +151,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         }
 
     def on_train_begin(self, logs=None):
+        self.wait()
         if not self.model.built:
             raise ValueError(
                 "BackupAndRestore: build the model before fit() (call it on a "
@@ -154,6 +176,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             return
 
     def on_epoch_end(self, epoch, logs=None):
+        self.wait()  # one writer: the previous backup first
         state = {
             "epoch": epoch + 1,
             "seed_states": {
@@ -164,16 +187,32 @@ class BackupAndRestore(keras.callbacks.Callback):
             with open(self.history_file, newline="") as f:
                 rows = list(csv.reader(f))
             state["history"] = {"header": rows[0], "rows": rows[1:]} if rows else None
-        self._save(epoch + 1, state)
+        # Copies: the arrays must not change while the next epoch trains.
+        arrays = [np.array(v, copy=True) for v in _variables(self.model)]
+        self._writer = threading.Thread(
+            target=self._write,
+            args=(epoch + 1, state, arrays),
+            name=f"BackupAndRestore epoch {epoch + 1}",
+        )
+        self._writer.start()
 
-    def _save(self, epoch, state):
+    def on_train_end(self, logs=None):
+        self.wait()
+
+    def _write(self, epoch, state, arrays):
+        try:
+            self._save(epoch, state, arrays)
+        except BaseException as error:  # raised by `wait`, in the training thread
+            self._error = error
+
+    def _save(self, epoch, state, arrays):
         os.makedirs(self.backup_dir, exist_ok=True)
         final = os.path.join(self.backup_dir, f"{_PREFIX}{epoch}")
         tmp = os.path.join(self.backup_dir, f".{_PREFIX}{epoch}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             os.makedirs(tmp)
-            _save_variables(self.model, os.path.join(tmp, _WEIGHTS))
+            _save_arrays(arrays, os.path.join(tmp, _WEIGHTS))
             with open(os.path.join(tmp, _STATE), "w") as f:
                 json.dump(state, f, allow_nan=False)
                 f.flush()
@@ -202,19 +241,17 @@ def _variables(model):
     return list(model.weights) + list(optimizer)
 
 
-def _save_variables(model, path):
-    """Every variable of `_variables(model)` as one `.npz`, made in memory and
-    written with plain file I/O (a full disk is an `OSError`, nothing worse)."""
-    buffer = io.BytesIO()
-    np.savez(buffer, *[np.asarray(v) for v in _variables(model)])
+def _save_arrays(arrays, path):
+    """The values of `_variables(model)` as one `.npz`, written with plain file
+    I/O (a full disk is an `OSError`, nothing worse: h5py segfaulted)."""
     with open(path, "wb") as f:
-        f.write(buffer.getbuffer())
+        np.savez(f, *arrays)
         f.flush()
         os.fsync(f.fileno())
 
 
 def _load_variables(model, path):
-    """Reads the `.npz` of `_save_variables` into `model`; raises on a mismatch."""
+    """Reads the `.npz` of `_save_arrays` into `model`; raises on a mismatch."""
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     variables = _variables(model)

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import keras
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from train_utils import ROOT, tiny_config
 
+from keras_rlr import _atomic, callbacks
 from keras_rlr.callbacks import BackupAndRestore
 from keras_rlr.train.experiment import RunError, train_and_evaluate
 from keras_rlr.train.run_directory import RunDirectory, RunDirectoryError
@@ -147,6 +149,54 @@ def test_restore_loads_the_backed_up_weights_and_optimizer(tmp_path):
     assert int(fresh.optimizer.iterations) == int(trained.optimizer.iterations)
     for a, b in zip(trained.weights, fresh.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_a_backup_holds_the_epoch_end_state_while_the_next_epoch_trains(
+    tmp_path, monkeypatch
+):
+    """The files are written in the background: what they hold is the state
+    at the epoch's end, though the weights change before the write starts."""
+    model = make_backups(tmp_path, 1)
+    callback = BackupAndRestore(str(tmp_path))
+    callback.set_model(model)
+    updated = threading.Event()
+    save_arrays = callbacks._save_arrays
+
+    def after_the_update(arrays, path):
+        assert updated.wait(timeout=60)
+        save_arrays(arrays, path)
+
+    monkeypatch.setattr(callbacks, "_save_arrays", after_the_update)
+    at_epoch_end = [w.numpy().copy() for w in model.weights]
+    callback.on_epoch_end(1)  # starts writing epoch_2
+    for weight in model.weights:  # the next epoch's updates, in place
+        weight.assign_add(np.ones(weight.shape, weight.dtype))
+    updated.set()
+    callback.wait()
+    fresh = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    fresh.compile(optimizer="sgd", loss="mse")
+    restore = BackupAndRestore(str(tmp_path))
+    restore.set_model(fresh)
+    restore.on_train_begin()
+    assert fresh._initial_epoch == 2
+    for a, b in zip(at_epoch_end, fresh.weights, strict=True):
+        np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_a_failed_background_write_is_raised_once_by_wait(tmp_path, monkeypatch):
+    model = make_backups(tmp_path, 1)
+    callback = BackupAndRestore(str(tmp_path))
+    callback.set_model(model)
+
+    def full_disk(path):
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr(_atomic, "fsync_dir", full_disk)
+    callback.on_epoch_end(1)
+    with pytest.raises(OSError, match="No space left"):
+        callback.wait()
+    callback.wait()  # raised once: a later wait has nothing to report
+    assert os.listdir(tmp_path) == ["epoch_1"]  # the old backup, no temporary
 
 
 def test_interrupted_run_with_other_settings_is_refused(tmp_path):

@@ -5,6 +5,7 @@ parsing flags, importable and testable. What it writes is listed in
 `keras_rlr.train.run_directory`.
 """
 
+import contextlib
 import errno
 import os
 import time
@@ -206,10 +207,14 @@ def _train(run, config, strategy, initial_epoch, backup):
         raise RunError(str(error)) from error
 
     callbacks = run_callbacks(run, inputs, config, initial_epoch)
+    (epoch_backups,) = [c for c in callbacks if isinstance(c, BackupAndRestore)]
     start = time.time()
     if inputs.train is not None:
         try:
-            with distribute.stop_when_a_worker_is_lost(strategy, RunError):
+            with (
+                distribute.stop_when_a_worker_is_lost(strategy, RunError),
+                _last_backup_written(epoch_backups),
+            ):
                 model.fit(
                     inputs.train,
                     epochs=config.epochs,
@@ -269,6 +274,20 @@ def _train(run, config, strategy, initial_epoch, backup):
     run.remove_backup()
     print(format_summary(summary, run.path))
     return summary
+
+
+@contextlib.contextmanager
+def _last_backup_written(backups):
+    """However `fit` ends (an interrupt, a failure), the epoch backup being
+    written in the background is on disk (or its error raised) before the run
+    reports how it ended."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            backups.wait()
+        raise
+    backups.wait()
 
 
 def _trial_name(run):
