@@ -15,6 +15,7 @@ before it says that single examples are memorized. Everything here but
 """
 
 import dataclasses
+import weakref
 
 import numpy as np
 
@@ -66,10 +67,8 @@ def memorization_scores(model, dataset, batch_size=512):
     ```
     """
     spec = dataset.element_spec
-    # TensorFlow only here: the rest of this module is NumPy, read by the
-    # report tooling, which never loads TensorFlow.
-    import tensorflow as tf
-
+    # TensorFlow only here (and in `_true_class_head`): the rest of this
+    # module is NumPy, read by the report tooling, which never loads TensorFlow.
     from keras_rlr import data
 
     if not data.carries_random_labels(spec):
@@ -85,11 +84,7 @@ def memorization_scores(model, dataset, batch_size=512):
             f"Received: label shape={spec[1]['label'].shape}"
         )
 
-    @tf.function(reduce_retracing=True)
-    def true_class_head(images, labels):
-        logits = model.random_label_logits(images, training=False)
-        return tf.gather(logits, tf.cast(labels, tf.int32), axis=1, batch_dims=1)
-
+    true_class_head = _true_class_head(model, spec[0], spec[1]["label"].dtype)
     labels, random_labels, head_logits = [], [], []
     for images, targets in dataset.batch(batch_size):
         labels.append(targets["label"].numpy())
@@ -107,6 +102,34 @@ def memorization_scores(model, dataset, batch_size=512):
         score=score,
         correct=correct,
     )
+
+
+# model -> {(image spec, label dtype): traced function}. Tracing costs more
+# than scoring a small dataset, and a run scores two (train and the null).
+_TRUE_CLASS_HEADS = weakref.WeakKeyDictionary()
+
+
+def _true_class_head(model, image_spec, label_dtype):
+    """A `tf.function` `(images, labels) -> z[label, :]`, `(batch, R)`, traced
+    once per model and input signature (any batch size)."""
+    import tensorflow as tf
+
+    signature = (
+        tf.TensorSpec((None, *image_spec.shape), image_spec.dtype),
+        tf.TensorSpec((None,), label_dtype),
+    )
+    functions = _TRUE_CLASS_HEADS.setdefault(model, {})
+    if signature not in functions:
+        # A weak reference: the cached function must not keep the model alive.
+        model_ref = weakref.ref(model)
+
+        @tf.function(input_signature=signature)
+        def true_class_head(images, labels):
+            logits = model_ref().random_label_logits(images, training=False)
+            return tf.gather(logits, tf.cast(labels, tf.int32), axis=1, batch_dims=1)
+
+        functions[signature] = true_class_head
+    return functions[signature]
 
 
 def head_scores(head_logits, random_labels):

@@ -2,7 +2,9 @@
 files a run writes."""
 
 import collections
+import gc
 import json
+import weakref
 
 import keras
 import numpy as np
@@ -12,7 +14,7 @@ from scipy.special import softmax
 from train_utils import C, R, dense_extractor, tiny_config
 
 import keras_rlr
-from keras_rlr import data, datasets
+from keras_rlr import data, datasets, memorization
 from keras_rlr.label_noise import with_label_noise
 from keras_rlr.memorization import (
     class_only_accuracy,
@@ -76,6 +78,38 @@ def test_a_model_is_scored_in_inference_mode():
     np.testing.assert_allclose(
         scores.score, probs[np.arange(20), y["random_label"]], 1e-5
     )
+
+
+def test_scoring_again_reads_the_new_weights_without_tracing_again():
+    """The traced scoring function is kept per model (a run scores train and
+    the null): a second call, on another dataset and after the weights moved,
+    still gives the scores of the weights now, and the model is not kept alive."""
+    rng = np.random.default_rng(2)
+    inputs = keras.Input((5,))
+    model = RandomLabelModel(keras.Model(inputs, dense_extractor()(inputs)), C, R)
+
+    def scored_as_numpy(model, n):
+        x = rng.normal(size=(n, 5)).astype(np.float32)
+        y = _targets(n, rng)
+        scores = memorization_scores(
+            model, tf.data.Dataset.from_tensor_slices((x, y)), batch_size=6
+        )
+        logits = model.random_label_logits(x, training=False).numpy()
+        own = softmax(logits[np.arange(n), y["label"]].astype(np.float64), axis=-1)
+        np.testing.assert_allclose(
+            scores.score, own[np.arange(n), y["random_label"]], 1e-5
+        )
+
+    scored_as_numpy(model, 20)
+    for weight in model.random_heads.weights:
+        weight.assign(weight.numpy() * 3.0 + 0.5)
+    scored_as_numpy(model, 9)  # another size (one partial batch), the new weights
+    (function,) = memorization._TRUE_CLASS_HEADS[model].values()
+    assert function.experimental_get_tracing_count() == 1
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None
 
 
 def test_a_batched_dataset_is_refused():
