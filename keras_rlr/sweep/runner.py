@@ -108,7 +108,12 @@ def run_sweep(
                 say(
                     f"[{done}/{total} done, {len(running)} running] start {_label(run)}"
                 )
-            time.sleep(poll_seconds)
+            # Until a run exits (its sentinel), not a fixed poll: the next
+            # run starts at once.
+            multiprocessing.connection.wait(
+                [process.sentinel for _, process, _ in running.values()],
+                timeout=poll_seconds,
+            )
             for key, (run, process, start) in list(running.items()):
                 code = process.exitcode
                 if code is None:
