@@ -419,10 +419,7 @@ class RandomLabelModel(keras.Model):
 
         # Two vector-Jacobian products through the one forward pass: each loss
         # reaches only its own variables, never a summed cotangent on the logits.
-        class_path_vars = self.feature_extractor.trainable_variables + (
-            self.class_head.trainable_variables if self.class_head is not None else []
-        )
-        head_vars = self.random_heads.trainable_variables
+        class_path_vars, head_vars, _ = self._trained_variables()
         gradients = tape.gradient(class_path_loss, class_path_vars)
         gradients += tape.gradient(heads_loss, head_vars)
         del tape
@@ -437,6 +434,28 @@ class RandomLabelModel(keras.Model):
             labels, random_labels, class_logits, head_logits, per_example, penalty
         )
         return {m.name: m.result() for m in self.metrics}
+
+    def _trained_variables(self):
+        """`(class path, heads, probes)`: the variables of the class-path loss,
+        of the heads' loss and of the probes' losses, in the order
+        `train_step` hands their gradients to the optimizer."""
+        class_path = self.feature_extractor.trainable_variables + (
+            self.class_head.trainable_variables if self.class_head is not None else []
+        )
+        probes = [v for probe in self.probes for v in probe.trainable_variables]
+        return class_path, self.random_heads.trainable_variables, probes
+
+    def make_train_function(self, force=False):
+        # The optimizer's variables are built here, before the step is traced,
+        # in the order `train_step` applies gradients (the order of backups
+        # and saved optimizer states). Keras builds them inside the first
+        # trace when no strategy is set, and `tf.function` then traces a
+        # function that created variables a second time: the whole training
+        # step twice, about 1 s at the start of every CPU-scale run.
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(sum(self._trained_variables(), []))
+        return super().make_train_function(force)
 
     def test_step(self, data):
         x, labels, random_labels = self._unpack(data)

@@ -184,6 +184,36 @@ def test_a_fresh_interpreter_loads_a_saved_model_after_import_keras_rlr(tmp_path
     assert result.stdout.split()[-2:] == ["RandomLabelModel", "0.5"]
 
 
+def test_the_training_step_is_traced_once_with_slots_in_apply_order():
+    """Keras builds an unbuilt optimizer inside the first trace when no
+    strategy is set, and `tf.function` then traces the step again; the model
+    builds it first, in the order its gradients are applied."""
+    model = keras_rlr.RandomLabelModel(
+        small_conv_extractor(), num_classes=C, num_random_labels=R, reg_lambda=0.5
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1, momentum=0.9), steps_per_execution=2
+    )
+    traces = []
+    train_step = model.train_step
+
+    def traced(data):
+        traces.append(data)
+        return train_step(data)
+
+    model.train_step = traced
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(32, 8, 8, 1)).astype(np.float32)
+    y = {"label": rng.integers(0, C, 32), "random_label": rng.integers(0, R, 32)}
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert len(traces) == 1
+    applied = [v for group in model._trained_variables() for v in group]
+    assert len(applied) == len(model.trainable_variables)
+    assert [m.name for m in model.optimizer.momentums] == [
+        v.path.replace("/", "_") + "_momentum" for v in applied
+    ]
+
+
 def test_keras_round_trip_restores_heads_and_optimizer(tmp_path):
     model = keras_rlr.RandomLabelModel(
         small_conv_extractor(),
