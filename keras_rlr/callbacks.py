@@ -4,9 +4,9 @@ import csv
 import json
 import os
 import shutil
-import threading
 import warnings
 import zipfile
+from concurrent import futures
 
 import keras
 import numpy as np
@@ -107,8 +107,8 @@ class BackupAndRestore(keras.callbacks.Callback):
     `on_train_end` wait for it, and raise its error, e.g. a full disk). A
     crash before that write is done resumes from the epoch before, as a
     crash during any write always has. After `fit` raised, call `wait()` to
-    know that the last backup is on disk (`train.py` does); the thread is
-    not a daemon, so the interpreter also waits for it before exiting.
+    know that the last backup is on disk (`train.py` does); the interpreter
+    also finishes the write before it exits.
 
     Args:
         backup_dir: where the backups live.
@@ -132,18 +132,16 @@ class BackupAndRestore(keras.callbacks.Callback):
         self.backup_dir = backup_dir
         self.history_file = history_file
         self.keep = keep
-        self._writer = None  # the thread writing the latest backup
-        self._error = None  # what it raised, until `wait` raises it
+        # One writer thread for all backups, started by the first one.
+        self._writer = None
+        self._pending = None  # the latest backup's `Future`, until `wait`
 
     def wait(self):
         """Returns once the latest backup is on disk; raises what writing it
         raised (an `OSError` for a full disk)."""
-        if self._writer is not None:
-            self._writer.join()
-            self._writer = None
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def _seed_variables(self):
         return {
@@ -189,21 +187,14 @@ class BackupAndRestore(keras.callbacks.Callback):
             state["history"] = {"header": rows[0], "rows": rows[1:]} if rows else None
         # Copies: the arrays must not change while the next epoch trains.
         arrays = [np.array(v, copy=True) for v in _variables(self.model)]
-        self._writer = threading.Thread(
-            target=self._write,
-            args=(epoch + 1, state, arrays),
-            name=f"BackupAndRestore epoch {epoch + 1}",
-        )
-        self._writer.start()
+        if self._writer is None:
+            self._writer = futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="BackupAndRestore"
+            )
+        self._pending = self._writer.submit(self._save, epoch + 1, state, arrays)
 
     def on_train_end(self, logs=None):
         self.wait()
-
-    def _write(self, epoch, state, arrays):
-        try:
-            self._save(epoch, state, arrays)
-        except BaseException as error:  # raised by `wait`, in the training thread
-            self._error = error
 
     def _save(self, epoch, state, arrays):
         os.makedirs(self.backup_dir, exist_ok=True)
