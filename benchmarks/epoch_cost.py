@@ -156,7 +156,7 @@ def main(argv):
                 durations[name], durations["rlr"], durations["plain"], strict=True
             )
         ]
-        print(f"{name} alone: +{statistics.median(extra):.3f} of a plain epoch")
+        print(f"{name} alone: {statistics.median(extra):+.3f} of a plain epoch")
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -1,8 +1,9 @@
 r"""What does a sweep cost, its runs forked from a fork server or each started
-as a fresh interpreter?
+as a fresh interpreter? And against the code of another commit?
 
     python benchmarks/sweep_cost.py            # or: make bench (~10 min)
     python benchmarks/sweep_cost.py --config=configs/sweeps/fig3b_cpu.cfg
+    python benchmarks/sweep_cost.py --baseline=9bde5f2 --rounds=3
 
 A slice of a CPU-scale figure sweep (default: Fig. 2's, seed 0: 7 runs of the
 40-epoch quickstart, 2 at a time), trained from scratch into a temporary
@@ -15,14 +16,23 @@ directory by two variants, alternating round after round:
   each started as its own `python -m keras_rlr.train` command (what the
   runner did before the fork server).
 
+With `--baseline=REV`, the second variant is `baseline` instead of `fresh`:
+`sweep.py` of git revision REV (e.g. 9bde5f2, the code before issue #13),
+checked out in a temporary worktree and run from there with the same flags,
+this interpreter and its packages (the revision's own `keras_rlr` is the one
+imported: the worktree is the working directory).
+
 Printed: each variant's wall time and the CPU time the whole machine spent
 meanwhile (user + system, from /proc/stat on Linux: what the runs cost,
 whatever else slows the machine's cores), per round, and the median per-round
-ratios `sweep_py / fresh`. Both variants train the same runs; that they train them
-to the same numbers is `tests/test_sweep.py`'s check (a run's logged command,
-run alone, gives its history to the bit).
+ratios `sweep_py / fresh` (or `/ baseline`). Both variants train the same
+runs; that `sweep_py` and `fresh` train them to the same numbers is
+`tests/test_sweep.py`'s check (a run's logged command, run alone, gives its
+history to the bit).
 """
 
+import contextlib
+import functools
 import os
 import shutil
 import statistics
@@ -41,11 +51,17 @@ flags.DEFINE_list("seeds", ["0"], "The seeds of the slice.")
 flags.DEFINE_multi_string("set", [], "flag:value added to every run.")
 flags.DEFINE_integer("parallel", 2, "Runs at a time.")
 flags.DEFINE_integer("rounds", 2, "Rounds; each runs both variants once.")
+flags.DEFINE_string(
+    "baseline",
+    None,
+    "A git revision: compare with its sweep.py (from a temporary worktree) "
+    "instead of fresh interpreters.",
+)
 FLAGS = flags.FLAGS
 
 
-def sweep_py(output_dir):
-    """`sweep.py` on the slice, as a user runs it."""
+def sweep_py(output_dir, cwd=None):
+    """`sweep.py` on the slice, as a user runs it (from `cwd`, default here)."""
     command = [
         sys.executable,
         "sweep.py",
@@ -56,7 +72,21 @@ def sweep_py(output_dir):
         "--noreport",
         *[f"--set={value}" for value in FLAGS.set],
     ]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=cwd)
+
+
+@contextlib.contextmanager
+def worktree(revision):
+    """A temporary detached git worktree of `revision`; removed afterwards."""
+    path = tempfile.mkdtemp(prefix="sweep_cost_baseline_")
+    git = ["git", "-C", os.path.dirname(os.path.abspath(__file__))]
+    subprocess.run(
+        [*git, "worktree", "add", "--detach", "--quiet", path, revision], check=True
+    )
+    try:
+        yield path
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", path], check=True)
 
 
 def fresh(output_dir):
@@ -103,8 +133,20 @@ def slice_of(output_dir):
 
 def main(argv):
     del argv
+    with contextlib.ExitStack() as stack:
+        variants = {"sweep_py": sweep_py}
+        if FLAGS.baseline:
+            path = stack.enter_context(worktree(FLAGS.baseline))
+            # The revision's own sweep.py and configs (same relative paths).
+            variants["baseline"] = functools.partial(sweep_py, cwd=path)
+        else:
+            variants["fresh"] = fresh
+        compare(variants)
+
+
+def compare(variants):
+    """Runs `variants` (two) in alternating rounds; prints times and ratios."""
     runs = len(slice_of(tempfile.gettempdir()).runs)
-    variants = {"sweep_py": sweep_py, "fresh": fresh}
     seconds = {name: [] for name in variants}
     cpu = {name: [] for name in variants}
     for round_index in range(FLAGS.rounds):
@@ -134,10 +176,12 @@ def main(argv):
             f"{name:<10} median wall {statistics.median(seconds[name]):7.1f} s, "
             f"machine CPU {statistics.median(cpu[name]):7.1f} s"
         )
+    first, second = variants
     for what, times in (("wall", seconds), ("machine CPU", cpu)):
-        ratios = [a / b for a, b in zip(times["sweep_py"], times["fresh"], strict=True)]
+        ratios = [a / b for a, b in zip(times[first], times[second], strict=True)]
         print(
-            f"sweep_py / fresh, {what}: median ratio {statistics.median(ratios):.3f} "
+            f"{first} / {second}, {what}: median ratio "
+            f"{statistics.median(ratios):.3f} "
             f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
         )
 
