@@ -1,7 +1,8 @@
 """The slow fault-injection campaign (`make faults`, not part of `make test`).
 
 `train.py` is killed with SIGKILL at chosen system calls (`strace` fault
-injection: the Nth `rename`, the Nth `write`), or runs out of disk on a small
+injection: the Nth `rename`, the Nth `write`, and calls on the files of an epoch
+backup, which a thread of its own writes), or runs out of disk on a small
 tmpfs; then the same command runs again (on the freed disk). Every rerun must
 end with a directory whose history has one row per epoch and equals an
 uninterrupted `--deterministic` run's, or with a one-line error and no
@@ -11,11 +12,14 @@ uninterrupted `--deterministic` run's, or with a one-line error and no
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
 import pytest
 from train_utils import ROOT
+
+from keras_rlr.train.run_directory import RunDirectory
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("KERAS_RLR_FAULTS") or not shutil.which("strace"),
@@ -77,6 +81,34 @@ def test_sigkill_at_a_system_call_then_rerun(tmp_path, reference, call, when):
     killed = train(out, ["-e", f"inject={call}:signal=SIGKILL:when={when}"])
     if killed.returncode == 0:
         pytest.skip(f"train.py made fewer than {when} {call} calls")
+    check_rerun(out, reference)
+
+
+@pytest.mark.parametrize(
+    "call, when, name",
+    [
+        ("write", 1, "variables.npz"),
+        ("write", 4, "variables.npz"),
+        ("fsync", 1, "variables.npz"),
+        ("write", 1, "state.json"),
+        ("rename", 1, None),  # the temporary directory onto epoch_2
+    ],
+)
+def test_sigkill_inside_the_background_backup_then_rerun(
+    tmp_path, reference, call, when, name
+):
+    """The epoch backup is written by a thread of its own, and strace counts
+    calls per thread: the counts above rarely reach it. These kill points are
+    calls on the second epoch's backup files themselves (`strace -P`)."""
+    out = tmp_path / "run"
+    target = out / "backup" / ".epoch_2.tmp"
+    target = target / name if name else target
+    killed = train(
+        out, ["-P", str(target), "-e", f"inject={call}:signal=SIGKILL:when={when}"]
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    # Killed while writing epoch 2's backup: epoch 1's is the one to resume.
+    assert RunDirectory(str(out)).resume_epoch() == 1
     check_rerun(out, reference)
 
 
