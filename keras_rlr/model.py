@@ -451,7 +451,7 @@ class RandomLabelModel(keras.Model):
         # and saved optimizer states). Keras builds them inside the first
         # trace when no strategy is set, and `tf.function` then traces a
         # function that created variables a second time: the whole training
-        # step twice, about 1 s at the start of every CPU-scale run.
+        # step twice, 0.5 s or more at the start of every CPU-scale run.
         if self.optimizer is not None and not self.optimizer.built:
             with self.distribute_strategy.scope():
                 self.optimizer.build(sum(self._trained_variables(), []))
