@@ -83,17 +83,13 @@ def main(argv):
     plain_data = inputs.train.map(class_labels_only), test.map(class_labels_only)
     run = RunDirectory(tempfile.mkdtemp(prefix="epoch_cost_"))
     callbacks = experiment.run_callbacks(run, inputs, config)
-    # Each alone in a run directory of its own: a backup restores its epoch.
-    alone = {
-        type(callback).__name__: callback
-        for callback in (
-            experiment.run_callbacks(
-                RunDirectory(tempfile.mkdtemp(prefix="epoch_cost_")), inputs, config
-            )
-            if FLAGS.per_callback
-            else []
-        )
-    }
+    alone = {}
+    if FLAGS.per_callback:
+        # Apart from `train_py`'s run directory: a backup restores its epoch.
+        own = RunDirectory(tempfile.mkdtemp(prefix="epoch_cost_"))
+        alone = {
+            type(c).__name__: c for c in experiment.run_callbacks(own, inputs, config)
+        }
     epoch = {name: 0 for name in ("plain", "rlr", "train_py", *alone)}
     durations = {name: [] for name in epoch}
 

@@ -15,10 +15,15 @@ import sys
 import textwrap
 import time
 
-import keras
 import numpy as np
 import pytest
-from train_utils import ROOT, run_train, tiny_config
+from train_utils import (
+    ROOT,
+    restored_tiny_model,
+    run_train,
+    tiny_config,
+    tiny_keras_model,
+)
 
 from keras_rlr import _atomic
 from keras_rlr.callbacks import BackupAndRestore, backups
@@ -214,15 +219,9 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     assert os.listdir(tmp_path) == ["summary.json"]
 
 
-def _tiny_model():
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    return model
-
-
 def test_a_backup_that_fails_midway_leaves_the_previous_one(tmp_path, monkeypatch):
     x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
-    model = _tiny_model()
+    model = tiny_keras_model()
     model.fit(x, y, epochs=1, callbacks=[BackupAndRestore(str(tmp_path))], verbose=0)
     saved = [w.numpy() for w in model.weights]
     real_fsync = _atomic.fsync_dir
@@ -244,10 +243,7 @@ def test_a_backup_that_fails_midway_leaves_the_previous_one(tmp_path, monkeypatc
         )
     assert [b.epoch for b in backups(str(tmp_path))] == [1]
     assert os.listdir(tmp_path) == ["epoch_1"]  # no half-written backup left
-    fresh = _tiny_model()
-    callback = BackupAndRestore(str(tmp_path))
-    callback.set_model(fresh)
-    callback.on_train_begin()
+    fresh = restored_tiny_model(tmp_path)
     for a, b in zip(saved, fresh.weights, strict=True):
         np.testing.assert_array_equal(a, b.numpy())
 

@@ -11,7 +11,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from train_utils import ROOT, tiny_config
+from train_utils import ROOT, restored_tiny_model, tiny_config, tiny_keras_model
 
 from keras_rlr import _atomic, callbacks
 from keras_rlr.callbacks import BackupAndRestore
@@ -98,29 +98,14 @@ def test_same_history_as_an_uninterrupted_run(runs):
     assert not (killed / "backup").exists()  # removed once the run finished
 
 
-def tiny_model():
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    return model
-
-
 def make_backups(backup_dir, epochs, history_file=None):
     """Real backups of a tiny model after each of `epochs` epochs."""
-    model = tiny_model()
+    model = tiny_keras_model()
     x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
     callbacks = [BackupAndRestore(str(backup_dir), history_file=history_file, keep=9)]
     if history_file:
         callbacks.insert(0, keras.callbacks.CSVLogger(history_file))
     model.fit(x, y, epochs=epochs, callbacks=callbacks, verbose=0)
-    return model
-
-
-def restored(backup_dir):
-    """A new tiny model, restored from the latest backup in `backup_dir`."""
-    model = tiny_model()
-    callback = BackupAndRestore(str(backup_dir))
-    callback.set_model(model)
-    callback.on_train_begin()
     return model
 
 
@@ -145,7 +130,7 @@ def test_corrupt_latest_backup_falls_back_to_the_previous_one(tmp_path):
 
 
 def test_backup_keeps_only_the_last_two(tmp_path):
-    model = tiny_model()
+    model = tiny_keras_model()
     x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
     model.fit(x, y, epochs=4, callbacks=[BackupAndRestore(str(tmp_path))], verbose=0)
     assert sorted(os.listdir(tmp_path)) == ["epoch_3", "epoch_4"]
@@ -153,7 +138,7 @@ def test_backup_keeps_only_the_last_two(tmp_path):
 
 def test_restore_loads_the_backed_up_weights_and_optimizer(tmp_path):
     trained = make_backups(tmp_path, 2)
-    fresh = restored(tmp_path)
+    fresh = restored_tiny_model(tmp_path)
     assert fresh._initial_epoch == 2
     assert int(fresh.optimizer.iterations) == int(trained.optimizer.iterations)
     for a, b in zip(trained.weights, fresh.weights, strict=True):
@@ -182,7 +167,7 @@ def test_a_backup_holds_the_epoch_end_state_while_the_next_epoch_trains(
         weight.assign_add(np.ones(weight.shape, weight.dtype))
     updated.set()
     callback.wait()
-    fresh = restored(tmp_path)
+    fresh = restored_tiny_model(tmp_path)
     assert fresh._initial_epoch == 2
     for a, b in zip(at_epoch_end, fresh.weights, strict=True):
         np.testing.assert_array_equal(a, b.numpy())

@@ -22,6 +22,24 @@ LOGGED_METRICS = (
 C, R, D, IN = 3, 4, 6, 5
 
 
+def tiny_keras_model():
+    """A plain compiled Keras model, `(batch, 2) -> (batch, 1)`: backup tests."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def restored_tiny_model(backup_dir):
+    """A new `tiny_keras_model`, restored from the latest backup in `backup_dir`."""
+    from keras_rlr.callbacks import BackupAndRestore
+
+    model = tiny_keras_model()
+    callback = BackupAndRestore(str(backup_dir))
+    callback.set_model(model)
+    callback.on_train_begin()
+    return model
+
+
 def dense_extractor():
     """A one-layer tanh feature extractor, `(batch, IN) -> (batch, D)`."""
     inputs = keras.Input((IN,))
