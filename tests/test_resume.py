@@ -95,6 +95,9 @@ def test_same_history_as_an_uninterrupted_run(runs):
     rows_a, rows_b = history(straight), history(killed)
     assert [r["epoch"] for r in rows_b] == ["0", "1", "2", "3"]
     assert rows_a == rows_b
+    # To the byte: the rows rebuilt from the backup and those appended after.
+    name = "history.csv"
+    assert (killed / name).read_bytes() == (straight / name).read_bytes()
     assert not (killed / "backup").exists()  # removed once the run finished
 
 
@@ -201,12 +204,13 @@ def test_interrupted_run_with_other_settings_is_refused(tmp_path):
 def test_history_is_rebuilt_from_the_backup(tmp_path):
     run = RunDirectory(str(tmp_path))
     make_backups(run.backup_dir, 2, history_file=run.file("history.csv"))
-    backed_up = (tmp_path / "history.csv").read_text()
+    backed_up = (tmp_path / "history.csv").read_bytes()
     assert len(backed_up.splitlines()) == 3  # header + 2 epochs
     # What a crash (or a second writer) may leave: a partial row, NUL bytes.
-    (tmp_path / "history.csv").write_text(backed_up + "2,0.5\x00\x00\n3,")
+    (tmp_path / "history.csv").write_bytes(backed_up + b"2,0.5\x00\x00\n3,")
     backup, _ = run.latest_backup()
     run.rebuild_history(backup)
-    assert (tmp_path / "history.csv").read_text() == backed_up
+    # Byte for byte what CSVLogger wrote (its line ends too): it appends to it.
+    assert (tmp_path / "history.csv").read_bytes() == backed_up
     run.rebuild_history(None)  # no backup: no history
     assert not (tmp_path / "history.csv").exists()

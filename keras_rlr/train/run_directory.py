@@ -250,7 +250,10 @@ class RunDirectory:
             return
         header, rows = history
         text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
+        # The csv module's default dialect (rows end in CRLF), as Keras's
+        # CSVLogger writes, which appends to this file: a resumed run's
+        # history.csv is byte for byte an uninterrupted one's.
+        writer = csv.writer(text)
         writer.writerow(header)
         writer.writerows(rows)
         _atomic.write_text(path, text.getvalue())
