@@ -7,12 +7,14 @@ softmax over all `C * R` entries, `q = softmax(z.reshape(batch, C * R))`, so
 `sum_r q[c, r]` is a class probability (see `docs/method.md`).
 
 Which variables each loss trains is decided by `RandomLabelModel.train_step`,
-not here: these are plain functions of logits, written with `keras.ops`.
+not here: these are plain functions of logits, written with `keras.ops` (and
+`tf.gather` and `tf.argmax`, where the `keras.ops` versions add ops per call).
 `head_losses` computes `L_rand`, `L_reg` and the metric together, sharing the
 joint logsumexp and the gather of the true class's head: a training step is
 many small ops at CPU scale, and each op costs time regardless of its size.
 """
 
+import tensorflow as tf
 from keras import ops
 
 
@@ -98,10 +100,10 @@ def random_label_accuracy(labels, random_labels, head_logits):
 
 
 def _hits(own_head, random_labels):
-    predicted = ops.argmax(own_head, axis=-1)
-    return ops.cast(
-        ops.equal(predicted, ops.cast(random_labels, predicted.dtype)), "float32"
-    )
+    # `tf.argmax`, like NumPy's in `keras_rlr.memorization`: `ops.argmax` adds
+    # five ops per call to rank -0.0 below 0.0.
+    predicted = tf.argmax(own_head, axis=-1, output_type=tf.int32)
+    return ops.cast(ops.equal(predicted, _flat(random_labels)), "float32")
 
 
 def _joint_logsumexp(logits):
@@ -124,11 +126,12 @@ def _take(values, indices):
     """`values[b, indices[b], ...]` for every row `b`.
 
     One gather from the rows of `values` flattened over its first two axes:
-    a few ops each way, where `take_along_axis` expands to about fifty.
+    a few ops each way, where `take_along_axis` expands to about fifty (and
+    `ops.take` adds four to wrap negative indices, which these never are).
     """
     batch, size = ops.shape(values)[:2]
     rows = ops.reshape(values, (-1,) + tuple(values.shape[2:]))
-    return ops.take(rows, ops.arange(batch) * size + _flat(indices), axis=0)
+    return tf.gather(rows, ops.arange(batch) * size + _flat(indices))
 
 
 def _flat(indices):

@@ -7,6 +7,8 @@ observer probes, which must share its one forward pass and its one
 in `keras_rlr.classifier_split`, the losses in `keras_rlr.losses`.
 """
 
+import weakref
+
 import keras
 import tensorflow as tf
 from absl import logging
@@ -400,6 +402,10 @@ class RandomLabelModel(keras.Model):
 
     def train_step(self, data):
         x, labels, random_labels = self._unpack(data)
+        global_batch = tf.cast(
+            tf.shape(labels)[0] * tf.distribute.get_strategy().num_replicas_in_sync,
+            tf.float32,
+        )
         with tf.GradientTape(persistent=True) as tape:
             class_logits, head_logits, probe_features = self._forward_with_probes(
                 x, training=True
@@ -409,10 +415,10 @@ class RandomLabelModel(keras.Model):
             )
             penalty = self._weight_penalty()
             # Average over the *global* batch: optimizer.apply sums replicas.
-            class_path_loss = tf.nn.compute_average_loss(
-                self._class_path_objective(per_example)
+            class_path_loss = _global_average(
+                self._class_path_objective(per_example), global_batch
             ) + tf.nn.scale_regularization_loss(penalty)
-            heads_loss = tf.nn.compute_average_loss(per_example["random_label_loss"])
+            heads_loss = _global_average(per_example["random_label_loss"], global_batch)
             # Loss scaling (mixed_float16): a no-op for other optimizers.
             class_path_loss = self.optimizer.scale_loss(class_path_loss)
             heads_loss = self.optimizer.scale_loss(heads_loss)
@@ -424,7 +430,7 @@ class RandomLabelModel(keras.Model):
         gradients += tape.gradient(heads_loss, head_vars)
         del tape
         probe_gradients, probe_vars = self._probe_gradients(
-            labels, random_labels, probe_features
+            labels, random_labels, probe_features, global_batch
         )
         self.optimizer.apply(
             gradients + probe_gradients, class_path_vars + head_vars + probe_vars
@@ -456,6 +462,19 @@ class RandomLabelModel(keras.Model):
             with self.distribute_strategy.scope():
                 self.optimizer.build(sum(self._trained_variables(), []))
         return super().make_train_function(force)
+
+    def reset_metrics(self):
+        # Keras resets metric variables one eager assign at a time, ~70 us each
+        # on a CPU core, and this model has twelve or more: most of what a
+        # small model's `train_on_batch` cost beyond its step. One traced call
+        # runs every metric's own `reset_state`.
+        reset = _METRIC_RESETS.get(self)
+        if reset is None:
+            metrics = tuple(self.metrics)  # the function holds these, not self
+            reset = _METRIC_RESETS[self] = tf.function(
+                lambda: [m.reset_state() for m in metrics] and None
+            ).get_concrete_function()  # called without tf.function's dispatch
+        reset()
 
     def test_step(self, data):
         x, labels, random_labels = self._unpack(data)
@@ -495,7 +514,7 @@ class RandomLabelModel(keras.Model):
             strict=True,
         )
 
-    def _probe_gradients(self, labels, random_labels, probe_features):
+    def _probe_gradients(self, labels, random_labels, probe_features, global_batch):
         """Each probe's `L_rand` gradients, on its features held constant.
 
         A tape of its own, over the probes only: nothing reaches the network.
@@ -511,7 +530,7 @@ class RandomLabelModel(keras.Model):
                 per_example = losses.random_label_loss(labels, random_labels, logits)
                 # Global-batch average and loss scaling, as the heads' loss.
                 loss = self.optimizer.scale_loss(
-                    tf.nn.compute_average_loss(per_example)
+                    _global_average(per_example, global_batch)
                 )
             gradients += tape.gradient(loss, probe.trainable_variables)
             variables += probe.trainable_variables
@@ -688,6 +707,17 @@ class RandomLabelModel(keras.Model):
 # Starts the message of every in-graph check of the data: `train.py` turns
 # such a failure into one line.
 BAD_DATA = "bad input data"
+
+# model -> its traced `reset_metrics`; kept off the model, where a tf.function
+# attribute would be tracked (and exported) as part of it.
+_METRIC_RESETS = weakref.WeakKeyDictionary()
+
+
+def _global_average(per_example, global_batch):
+    """`tf.nn.compute_average_loss(per_example)`, the sum over this replica's
+    examples divided by the global batch, without its run-time checks of the
+    batch size (an `Assert` and four more ops per loss, on every step)."""
+    return tf.math.divide_no_nan(tf.reduce_sum(per_example), global_batch)
 
 
 def _range_check(values, upper, what, bound_name):

@@ -1,7 +1,9 @@
 """RandomLabelModel: gradient routing, equivalence at lambda = 0, saving, errors."""
 
+import gc
 import subprocess
 import sys
+import weakref
 
 import keras
 import numpy as np
@@ -213,6 +215,53 @@ def test_the_training_step_is_traced_once_with_slots_in_apply_order():
     assert [m.name for m in model.optimizer.momentums] == [
         v.path.replace("/", "_") + "_momentum" for v in applied
     ]
+
+
+def test_metrics_reset_in_one_traced_call_between_batches(monkeypatch):
+    """`reset_metrics` (run by `train_on_batch`, `test_on_batch`, each epoch
+    and each `evaluate`) zeroes every metric without one eager assign per
+    variable: each batch's logs are that batch's alone."""
+    model = keras_rlr.RandomLabelModel(
+        dense_extractor(), num_classes=C, num_random_labels=R
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.0))  # the weights stay
+    first, second = batch(seed=1), batch(seed=2)
+    model.train_on_batch(*first)
+    calls = []
+    for metric in model.metrics:
+        monkeypatch.setattr(
+            metric, "reset_state", lambda name=metric.name: calls.append(name)
+        )
+    logs = model.train_on_batch(*second, return_dict=True)
+    assert calls == []  # traced at the first reset, not run in Python again
+    monkeypatch.undo()
+    # No dropout or batch norm: training and inference see the same logits.
+    alone = model.test_on_batch(*second, return_dict=True)
+    for name in LOGGED_METRICS:
+        assert logs[name] == pytest.approx(alone[name], rel=1e-6), name
+    mixed = model.evaluate(
+        np.concatenate([first[0], second[0]]),
+        {k: np.concatenate([first[1][k], second[1][k]]) for k in first[1]},
+        verbose=0,
+        return_dict=True,
+    )
+    assert mixed["class_loss"] != pytest.approx(alone["class_loss"])  # can fail
+    model.reset_metrics()
+    for metric in model.metrics:
+        for variable in metric.variables:
+            assert not np.any(variable.numpy()), (metric.name, variable.path)
+
+
+def test_the_metric_reset_does_not_keep_the_model_alive():
+    model = keras_rlr.RandomLabelModel(
+        dense_extractor(), num_classes=C, num_random_labels=R
+    )
+    model.compile(optimizer="sgd")
+    model.train_on_batch(*batch())
+    dead = weakref.ref(model)
+    del model
+    gc.collect()
+    assert dead() is None
 
 
 def test_keras_round_trip_restores_heads_and_optimizer(tmp_path):
