@@ -3,7 +3,10 @@ r"""Do the heads cost what their arithmetic costs? Small and wide heads.
     python benchmarks/head_cost.py            # or: make bench
 
 Two parts, each in one process, variants alternating round after round
-(`_timing.alternate`), median per-round ratios:
+(`_timing.alternate`), median per-round ratios. Every step is timed two ways
+(`--loops`): `train_on_batch` (what a custom loop calls: Keras resets the
+metrics and converts the logs on every call) and `fit`, the compiled function
+`fit` calls once per step, on a dataset iterator (metrics reset once an epoch).
 
 1. The quickstart CNN (`small_cnn`, 8x8x1 digits, 512 features, C = R = 10,
    batch 32): `RandomLabelModel` at lambda = 0 and 1 against the plain Keras
@@ -38,6 +41,9 @@ flags.DEFINE_integer("warmup_steps", 3, "Untimed steps per variant (tracing).")
 flags.DEFINE_list("dims", ["64", "512", "2048"], "Feature sizes D of the grid.")
 flags.DEFINE_list("classes", ["10", "100", "1000"], "Class counts C of the grid.")
 flags.DEFINE_bool("grid", True, "Run part 2 (the D x C grid).")
+flags.DEFINE_multi_enum(
+    "loops", ["train_on_batch", "fit"], ["train_on_batch", "fit"], "How steps run."
+)
 FLAGS = flags.FLAGS
 
 R, INPUT_DIM, GRID_BATCH = 10, 256, 64
@@ -51,8 +57,13 @@ def cross_entropy():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def step(model, x, y):
-    return functools.partial(model.train_on_batch, x, y)
+def step(model, x, y, loop):
+    """One training step of `model` on `(x, y)`, run as `loop` runs it."""
+    if loop == "train_on_batch":
+        return functools.partial(model.train_on_batch, x, y)
+    model.make_train_function()
+    iterator = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
+    return functools.partial(model.train_function, iterator)
 
 
 def labels(rng, batch, num_classes):
@@ -73,24 +84,28 @@ def quickstart_cnn():
 
     plain = keras.Sequential([extractor(), keras.layers.Dense(num_classes)])
     plain.compile(optimizer=sgd(), loss=cross_entropy(), jit_compile=False)
-    steps = {"plain": step(plain, x, y)}
+    models = {"plain": (plain, y)}
     for lam in (0, 1):
         model = keras_rlr.RandomLabelModel(extractor(), num_classes, R, reg_lambda=lam)
         model.compile(optimizer=sgd(), jit_compile=False)
-        steps[f"rlr_lambda{lam}"] = step(model, x, {"label": y, "random_label": rho})
-    times = timing.alternate(
-        steps, FLAGS.rounds, FLAGS.steps_per_round, FLAGS.warmup_steps
-    )
+        models[f"rlr_lambda{lam}"] = (model, {"label": y, "random_label": rho})
     print(
         f"Quickstart CNN, batch {batch}, C={num_classes}, R={R}, "
         f"{FLAGS.rounds} rounds x {FLAGS.steps_per_round} steps"
     )
-    print(f"{'variant':<14}{'median step (s)':>17}{'median ratio to plain':>24}")
-    for name in steps:
-        print(
-            f"{name:<14}{statistics.median(times[name]):>17.5f}"
-            f"{timing.median_ratio(times, name, 'plain'):>24.3f}"
+    print(f"{'loop':<16}{'variant':<14}{'median step (s)':>17}{'ratio to plain':>16}")
+    for loop in FLAGS.loops:
+        times = timing.alternate(
+            {name: step(m, x, target, loop) for name, (m, target) in models.items()},
+            FLAGS.rounds,
+            FLAGS.steps_per_round,
+            FLAGS.warmup_steps,
         )
+        for name in models:
+            print(
+                f"{loop:<16}{name:<14}{statistics.median(times[name]):>17.5f}"
+                f"{timing.median_ratio(times, name, 'plain'):>16.3f}"
+            )
 
 
 @keras.saving.register_keras_serializable(package="benchmarks")
@@ -128,7 +143,7 @@ def grid():
         f"{FLAGS.steps_per_round} steps"
     )
     print(
-        f"{'D':>6}{'C':>6}{'rlr step (s)':>14}{'rlr/same':>10}"
+        f"{'loop':<16}{'D':>6}{'C':>6}{'rlr step (s)':>14}{'rlr/same':>10}"
         f"{'rlr/plain-1':>13}{'head share':>12}{'budget':>9}"
     )
     rng = np.random.default_rng(0)
@@ -138,24 +153,26 @@ def grid():
         x = tf.constant(rng.normal(size=(GRID_BATCH, INPUT_DIM)), tf.float32)
         y, rho = labels(rng, GRID_BATCH, num_classes)
         plain, same, rlr = grid_models(dim, num_classes)
-        times = timing.alternate(
-            {
-                "plain": step(plain, x, y),
-                "same": step(same, x, (y, y * R + rho)),
-                "rlr": step(rlr, x, {"label": y, "random_label": rho}),
-            },
-            FLAGS.rounds,
-            FLAGS.steps_per_round,
-            FLAGS.warmup_steps,
-        )
         heads = dim * num_classes * R
         share = heads / (INPUT_DIM * dim + dim * num_classes)
-        print(
-            f"{dim:>6}{num_classes:>6}{statistics.median(times['rlr']):>14.5f}"
-            f"{timing.median_ratio(times, 'rlr', 'same'):>10.3f}"
-            f"{timing.median_ratio(times, 'rlr', 'plain') - 1:>13.3f}"
-            f"{share:>12.3f}{1.2 * share + 0.02:>9.3f}"
-        )
+        for loop in FLAGS.loops:
+            times = timing.alternate(
+                {
+                    "plain": step(plain, x, y, loop),
+                    "same": step(same, x, (y, y * R + rho), loop),
+                    "rlr": step(rlr, x, {"label": y, "random_label": rho}, loop),
+                },
+                FLAGS.rounds,
+                FLAGS.steps_per_round,
+                FLAGS.warmup_steps,
+            )
+            print(
+                f"{loop:<16}{dim:>6}{num_classes:>6}"
+                f"{statistics.median(times['rlr']):>14.5f}"
+                f"{timing.median_ratio(times, 'rlr', 'same'):>10.3f}"
+                f"{timing.median_ratio(times, 'rlr', 'plain') - 1:>13.3f}"
+                f"{share:>12.3f}{1.2 * share + 0.02:>9.3f}"
+            )
 
 
 def main(argv):
