@@ -45,6 +45,7 @@ from keras_rlr.train.run_directory import (
     RunDirectoryError,
     describe_changes,
 )
+from keras_rlr.train.tensorboard import TensorBoard
 
 
 class RunError(Exception):
@@ -178,7 +179,7 @@ def run_callbacks(run, inputs, config, initial_epoch=0):
         # Before the loggers: it adds train_* metrics to the logs they record.
         TrainSetEvaluation(inputs.train_evaluation(config)),
         keras.callbacks.CSVLogger(run.file(HISTORY), append=initial_epoch > 0),
-        keras.callbacks.TensorBoard(run.file(TENSORBOARD)),
+        TensorBoard(run.file(TENSORBOARD)),
         # After the logs are written: a backup means its epoch is complete,
         # and it keeps the history rows so far.
         BackupAndRestore(run.backup_dir, history_file=run.file(HISTORY)),
