@@ -3,8 +3,8 @@
 Everything a run creates (model, optimizer, metrics, restored state) is created
 inside `strategy.scope()`; `--batch_size` is the global batch, split evenly
 over `strategy.num_replicas_in_sync` replicas. Losses are averaged over the
-global batch (`tf.nn.compute_average_loss`), so a learning rate means the same
-on any number of replicas.
+global batch (as `tf.nn.compute_average_loss` does), so a learning rate means
+the same on any number of replicas.
 """
 
 import contextlib
