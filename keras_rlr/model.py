@@ -471,9 +471,14 @@ class RandomLabelModel(keras.Model):
         reset = _METRIC_RESETS.get(self)
         if reset is None:
             metrics = tuple(self.metrics)  # the function holds these, not self
-            reset = _METRIC_RESETS[self] = tf.function(
-                lambda: [m.reset_state() for m in metrics] and None
-            ).get_concrete_function()  # called without tf.function's dispatch
+
+            def reset_each():
+                for metric in metrics:
+                    metric.reset_state()
+
+            # A concrete function: called without tf.function's dispatch.
+            reset = tf.function(reset_each).get_concrete_function()
+            _METRIC_RESETS[self] = reset
         reset()
 
     def test_step(self, data):
