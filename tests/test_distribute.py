@@ -43,6 +43,16 @@ def test_same_metrics_on_one_and_two_replicas(result):
         assert one[name] == pytest.approx(two[name], rel=1e-5, abs=1e-6), name
 
 
+def test_the_clean_train_set_pass_on_two_replicas_is_evaluate(result):
+    """`TrainSetEvaluation` feeds the test step batch by batch: each example
+    once (70 of them, the last batch uneven), the numbers `evaluate` gives."""
+    assert result["clean_pass_counts"] == [70.0] * len(LOGGED_METRICS)
+    for name in ("accuracy", "random_label_accuracy"):
+        assert result["clean_pass"][f"train_{name}"] == pytest.approx(
+            result["clean_evaluate"][name], rel=1e-6
+        )
+
+
 def test_replicas_see_the_same_random_labels(result):
     assert result["num_labels"] == 256
     assert result["labels_equal"]

@@ -16,9 +16,12 @@ tf.config.set_logical_device_configuration(
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from train_utils import tiny_config  # noqa: E402
+import train_utils  # noqa: E402
+from train_utils import C, R, tiny_config  # noqa: E402
 
+import keras_rlr  # noqa: E402
 from keras_rlr import data, datasets  # noqa: E402
+from keras_rlr.callbacks import TrainSetEvaluation  # noqa: E402
 from keras_rlr.train import experiment  # noqa: E402
 
 output_dir = sys.argv[1]
@@ -65,9 +68,26 @@ per_replica = np.concatenate(
     ]
 )
 
+# The clean train-set pass on two replicas, an uneven last batch (32, 32, 6):
+# what `evaluate` gives, over each example once.
+with strategies["two"].scope():
+    model = keras_rlr.RandomLabelModel(train_utils.dense_extractor(), C, R)
+    model.compile(optimizer="sgd")
+x, y = train_utils.batch(n=70)
+clean = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+pass_logs = {}
+clean_pass = TrainSetEvaluation(clean)
+clean_pass.set_model(model)
+clean_pass.on_epoch_end(0, pass_logs)
+counts = [float(m.count.numpy()) for m in model.metrics]
+evaluated = model.evaluate(clean, verbose=0, return_dict=True)
+
 print(
     json.dumps(
         {
+            "clean_pass": pass_logs,
+            "clean_evaluate": evaluated,
+            "clean_pass_counts": counts,
             "replicas": [s.num_replicas_in_sync for s in strategies.values()],
             "max_weight_diff": max(
                 float(np.max(np.abs(a - b)))
