@@ -61,7 +61,6 @@ class TrainSetEvaluation(keras.callbacks.Callback):
             raise ValueError("TrainSetEvaluation: the dataset is empty.")
         self.dataset = dataset
         self.metric_names = tuple(metrics) if metrics is not None else None
-        self._distributed = None  # (model, the dataset distributed for it)
 
     def _names(self):
         if self.metric_names is not None:
@@ -72,7 +71,7 @@ class TrainSetEvaluation(keras.callbacks.Callback):
         )
 
     def on_epoch_end(self, epoch, logs=None):
-        results = self._evaluate()
+        results = self.model.evaluate(self.dataset, verbose=0, return_dict=True)
         names = self._names()
         unknown = set(names) - set(results)
         if unknown:
@@ -82,28 +81,6 @@ class TrainSetEvaluation(keras.callbacks.Callback):
             )
         if logs is not None:
             logs.update({f"train_{name}": results[name] for name in names})
-
-    def _evaluate(self):
-        """`model.evaluate(dataset, return_dict=True)`, one batch per call of
-        the model's test function, as `test_on_batch` calls it: the same
-        distributed batches, `test_step` and metric results. `evaluate` reads
-        its batches through an iterator inside the traced loop, which took
-        6-10 ms more than these calls for the quickstart's clean pass (3
-        batches, ~40 ms), every epoch."""
-        model = self.model
-        if self._distributed is None or self._distributed[0] is not model:
-            strategy = model.distribute_strategy
-            self._distributed = (
-                model,
-                strategy.experimental_distribute_dataset(self.dataset),
-            )
-        model.make_test_function()
-        model.reset_metrics()
-        for batch in self._distributed[1]:
-            model.test_function(iter((batch,)))
-        return {
-            name: float(value) for name, value in model.get_metrics_result().items()
-        }
 
 
 class BackupAndRestore(keras.callbacks.Callback):
