@@ -1,6 +1,6 @@
 """`RandomLabelModel`: a classifier with random-label prediction heads.
 
-One class, long (about 680 lines, half of them docstrings that spell out the
+One class, long (about 740 lines, half of them docstrings that spell out the
 gradient routing) because its train step holds three routed objectives and the
 observer probes, which must share its one forward pass and its one
 `optimizer.apply`; splitting an existing classifier for `from_classifier` lives
