@@ -108,9 +108,9 @@ class BackupAndRestore(keras.callbacks.Callback):
     epoch trains, one backup at a time (the next epoch's end,
     `on_train_begin` and `on_train_end` wait for it, and raise its error,
     e.g. a full disk). A crash before that write is done resumes from the
-    epoch before, as a crash during any write always has. After `fit` raised, call `wait()` to
-    know that the last backup is on disk (`train.py` does); the interpreter
-    also finishes the write before it exits.
+    epoch before, as a crash during any write always has. After `fit`
+    raised, call `wait()` to know that the last backup is on disk (`train.py`
+    does); the interpreter also finishes the write before it exits.
 
     Args:
         backup_dir: where the backups live.

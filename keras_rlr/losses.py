@@ -99,11 +99,17 @@ def random_label_accuracy(labels, random_labels, head_logits):
     return _hits(_take(head_logits, labels), random_labels)
 
 
-def _hits(own_head, random_labels):
-    # `tf.argmax`, like NumPy's in `keras_rlr.memorization`: `ops.argmax` adds
-    # five ops per call to rank -0.0 below 0.0.
-    predicted = tf.argmax(own_head, axis=-1, output_type=tf.int32)
-    return ops.cast(ops.equal(predicted, _flat(random_labels)), "float32")
+def class_hits(labels, class_logits):
+    """1.0 where `argmax_c class_logits == y`, else 0.0: the class accuracy."""
+    return _hits(class_logits, labels)
+
+
+def _hits(scores, targets):
+    # 1.0 where the last axis's argmax is the target. `tf.argmax`, like
+    # NumPy's in `keras_rlr.memorization`: `ops.argmax` adds five ops per call
+    # to rank -0.0 below 0.0.
+    predicted = tf.argmax(scores, axis=-1, output_type=tf.int32)
+    return ops.cast(ops.equal(predicted, _flat(targets)), "float32")
 
 
 def _joint_logsumexp(logits):

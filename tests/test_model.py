@@ -9,7 +9,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from scipy import special
 from train_utils import (
+    IN,
     LOGGED_METRICS,
     C,
     D,
@@ -164,6 +166,60 @@ def test_logged_metric_names():
     assert sorted(history.history) == sorted(
         [*LOGGED_METRICS, *(f"val_{name}" for name in LOGGED_METRICS)]
     )
+
+
+def test_evaluated_metrics_against_numpy():
+    # Two batches of unequal size (16 and 7): every metric is the mean over
+    # examples, not over batches, and the loss carries the weight penalty.
+    lam, wd = 0.5, 0.3
+    keras.utils.set_random_seed(4)
+    model = keras_rlr.RandomLabelModel(
+        dense_extractor(),
+        num_classes=C,
+        num_random_labels=R,
+        reg_lambda=lam,
+        weight_decay=wd,
+    )
+    model.compile(optimizer="sgd")
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(23, IN)).astype(np.float32)
+    labels, rho = rng.integers(0, C, 23), rng.integers(0, R, 23)
+    results = model.evaluate(
+        x,
+        {"label": labels, "random_label": rho},
+        batch_size=16,
+        verbose=0,
+        return_dict=True,
+    )
+
+    features = model.feature_extractor(x).numpy().astype(np.float64)
+    wc, bc = (v.numpy().astype(np.float64) for v in model.class_head.weights)
+    wh, bh = (v.numpy().astype(np.float64) for v in model.random_heads.weights)
+    class_logits = features @ wc + bc
+    z = features @ wh + bh  # (B, C * R)
+    rows = np.arange(len(x))
+    log_p = class_logits - special.logsumexp(class_logits, axis=1, keepdims=True)
+    log_q = (z - special.logsumexp(z, axis=1, keepdims=True)).reshape(-1, C, R)
+    own_head = log_q[rows, labels]  # (B, R)
+    class_loss = -log_p[rows, labels]
+    reg_loss = -own_head.mean(axis=1)
+    random_label_loss = -own_head[rows, rho]
+    penalty = 0.5 * wd * np.sum(wc**2)
+    expected = {
+        "class_loss": class_loss.mean(),
+        "reg_loss": reg_loss.mean(),
+        "random_label_loss": random_label_loss.mean(),
+        "loss": (class_loss + lam * reg_loss + random_label_loss).mean() + penalty,
+        "accuracy": np.mean(class_logits.argmax(axis=1) == labels),
+        "random_label_accuracy": np.mean(own_head.argmax(axis=1) == rho),
+    }
+    assert sorted(results) == sorted(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(results[name], value, rtol=1e-5, err_msg=name)
+    # The test can fail: the mean of the two batch means is another number.
+    first, last = slice(0, 16), slice(16, 23)
+    batch_means = (class_loss[first].mean() + class_loss[last].mean()) / 2
+    assert not np.isclose(results["class_loss"], batch_means, rtol=1e-5)
 
 
 def test_a_fresh_interpreter_loads_a_saved_model_after_import_keras_rlr(tmp_path):
