@@ -727,9 +727,11 @@ def _accumulate(mean, total, count):
     such as `SparseCategoricalAccuracy`): the same two sums, without the
     casts, reshapes and sample-weight handling `update_state` traces for each
     metric (a small model's step spends more on those ops than on its heads).
+    Each sum is one `AssignAddVariableOp` on the backend variable (`.value`):
+    a Keras variable's `assign_add` reads, adds and assigns, three ops.
     """
-    mean.total.assign_add(total)
-    mean.count.assign_add(count)
+    mean.total.value.assign_add(total)
+    mean.count.value.assign_add(count)
 
 
 def _finite_check(x):
