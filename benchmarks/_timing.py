@@ -5,11 +5,12 @@ rotating order, so that a slow spell hits all of them; ratios are taken within
 a round and summarized by their median over rounds.
 """
 
+import math
 import statistics
 import time
 
 
-def alternate(steps, rounds, steps_per_round, warmup_steps=1):
+def alternate(steps, rounds, steps_per_round, warmup_steps=1, min_round_seconds=0.0):
     """Seconds per step of each variant, one list entry per round.
 
     Args:
@@ -17,6 +18,11 @@ def alternate(steps, rounds, steps_per_round, warmup_steps=1):
         rounds: how many rounds.
         steps_per_round: timed steps of each variant in a round.
         warmup_steps: untimed steps of each variant first (tracing).
+        min_round_seconds: more steps per round where `steps_per_round`
+            steps of the slowest variant take less: a round of a
+            millisecond step is otherwise shorter than the machine's
+            hiccups (the count, the same for every variant, is set from
+            one timed step of each after the warmup).
 
     Returns:
         name -> list of `rounds` per-step times.
@@ -25,6 +31,9 @@ def alternate(steps, rounds, steps_per_round, warmup_steps=1):
     for name in names:
         for _ in range(warmup_steps):
             steps[name]()
+    if min_round_seconds:
+        slowest = max(_seconds(steps[name]) for name in names)
+        steps_per_round = max(steps_per_round, math.ceil(min_round_seconds / slowest))
     times = {name: [] for name in names}
     for round_index in range(rounds):
         shift = round_index % len(names)
@@ -34,6 +43,12 @@ def alternate(steps, rounds, steps_per_round, warmup_steps=1):
                 steps[name]()
             times[name].append((time.perf_counter() - start) / steps_per_round)
     return times
+
+
+def _seconds(step):
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
 
 
 def median_ratio(times, name, baseline):

@@ -38,6 +38,11 @@ import keras_rlr
 flags.DEFINE_integer("rounds", 7, "Rounds; each times every variant.")
 flags.DEFINE_integer("steps_per_round", 10, "Timed steps per variant per round.")
 flags.DEFINE_integer("warmup_steps", 3, "Untimed steps per variant (tracing).")
+flags.DEFINE_float(
+    "min_round_seconds",
+    0.1,
+    "More steps per round where a round would be shorter (millisecond steps).",
+)
 flags.DEFINE_list("dims", ["64", "512", "2048"], "Feature sizes D of the grid.")
 flags.DEFINE_list("classes", ["10", "100", "1000"], "Class counts C of the grid.")
 flags.DEFINE_bool("grid", True, "Run part 2 (the D x C grid).")
@@ -47,6 +52,10 @@ flags.DEFINE_multi_enum(
 FLAGS = flags.FLAGS
 
 R, INPUT_DIM, GRID_BATCH = 10, 256, 64
+ROUNDS_TEXT = (
+    "{rounds} rounds x at least {steps_per_round} steps (rounds of at least "
+    "{min_round_seconds} s)"
+)
 
 
 def sgd():
@@ -91,7 +100,7 @@ def quickstart_cnn():
         models[f"rlr_lambda{lam}"] = (model, {"label": y, "random_label": rho})
     print(
         f"Quickstart CNN, batch {batch}, C={num_classes}, R={R}, "
-        f"{FLAGS.rounds} rounds x {FLAGS.steps_per_round} steps"
+        f"{ROUNDS_TEXT.format(**FLAGS.flag_values_dict())}"
     )
     print(f"{'loop':<16}{'variant':<14}{'median step (s)':>17}{'ratio to plain':>16}")
     for loop in FLAGS.loops:
@@ -100,6 +109,7 @@ def quickstart_cnn():
             FLAGS.rounds,
             FLAGS.steps_per_round,
             FLAGS.warmup_steps,
+            FLAGS.min_round_seconds,
         )
         for name in models:
             print(
@@ -139,8 +149,7 @@ def grid_models(dim, num_classes):
 def grid():
     print(
         f"\nGrid: Dense(D) extractor on {INPUT_DIM} inputs, R={R}, batch "
-        f"{GRID_BATCH}, lambda = 0, {FLAGS.rounds} rounds x "
-        f"{FLAGS.steps_per_round} steps"
+        f"{GRID_BATCH}, lambda = 0, {ROUNDS_TEXT.format(**FLAGS.flag_values_dict())}"
     )
     print(
         f"{'loop':<16}{'D':>6}{'C':>6}{'rlr step (s)':>14}{'rlr/same':>10}"
@@ -165,6 +174,7 @@ def grid():
                 FLAGS.rounds,
                 FLAGS.steps_per_round,
                 FLAGS.warmup_steps,
+                FLAGS.min_round_seconds,
             )
             print(
                 f"{loop:<16}{dim:>6}{num_classes:>6}"
