@@ -5,8 +5,11 @@ rotating order, so that a slow spell hits all of them; ratios are taken within
 a round and summarized by their median over rounds.
 """
 
+import contextlib
 import math
 import statistics
+import subprocess
+import sys
 import time
 
 
@@ -56,3 +59,19 @@ def median_ratio(times, name, baseline):
     return statistics.median(
         a / b for a, b in zip(times[name], times[baseline], strict=True)
     )
+
+
+@contextlib.contextmanager
+def busy(processes):
+    """Runs `processes` busy loops (one core each) while the block runs: the
+    "cores shared" condition, made the same in every run."""
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(processes)
+    ]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()

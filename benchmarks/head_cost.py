@@ -11,6 +11,7 @@ metrics and converts the logs on every call) and `fit`, the compiled function
 1. The quickstart CNN (`small_cnn`, 8x8x1 digits, 512 features, C = R = 10,
    batch 32): `RandomLabelModel` at lambda = 0 and 1 against the plain Keras
    classifier `extractor -> Dense(C)`. Small models pay per op, not per FLOP.
+   `--busy_processes=1` times it with one core kept busy ("under load").
 2. A grid D x C (R = 10, batch 64) on a one-layer extractor
    `Dense(D, relu)` of a 256-dim input:
    - `plain`: the classifier `extractor -> Dense(C)`;
@@ -46,6 +47,12 @@ flags.DEFINE_float(
 flags.DEFINE_list("dims", ["64", "512", "2048"], "Feature sizes D of the grid.")
 flags.DEFINE_list("classes", ["10", "100", "1000"], "Class counts C of the grid.")
 flags.DEFINE_bool("grid", True, "Run part 2 (the D x C grid).")
+flags.DEFINE_integer(
+    "busy_processes",
+    0,
+    "Busy loops (one core each) running while the quickstart part is timed: "
+    "1 on a 2-core machine is the issue's 'under load'.",
+)
 flags.DEFINE_multi_enum(
     "loops", ["train_on_batch", "fit"], ["train_on_batch", "fit"], "How steps run."
 )
@@ -100,17 +107,22 @@ def quickstart_cnn():
         models[f"rlr_lambda{lam}"] = (model, {"label": y, "random_label": rho})
     print(
         f"Quickstart CNN, batch {batch}, C={num_classes}, R={R}, "
-        f"{ROUNDS_TEXT.format(**FLAGS.flag_values_dict())}"
+        f"{ROUNDS_TEXT.format(**FLAGS.flag_values_dict())}, "
+        f"{FLAGS.busy_processes} busy processes"
     )
     print(f"{'loop':<16}{'variant':<14}{'median step (s)':>17}{'ratio to plain':>16}")
     for loop in FLAGS.loops:
-        times = timing.alternate(
-            {name: step(m, x, target, loop) for name, (m, target) in models.items()},
-            FLAGS.rounds,
-            FLAGS.steps_per_round,
-            FLAGS.warmup_steps,
-            FLAGS.min_round_seconds,
-        )
+        variants = {
+            name: step(m, x, target, loop) for name, (m, target) in models.items()
+        }
+        with timing.busy(FLAGS.busy_processes):
+            times = timing.alternate(
+                variants,
+                FLAGS.rounds,
+                FLAGS.steps_per_round,
+                FLAGS.warmup_steps,
+                FLAGS.min_round_seconds,
+            )
         for name in models:
             print(
                 f"{loop:<16}{name:<14}{statistics.median(times[name]):>17.5f}"
