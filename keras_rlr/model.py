@@ -548,14 +548,10 @@ class RandomLabelModel(keras.Model):
         self, labels, random_labels, logits, loss_tracker, accuracy_tracker
     ):
         batch = tf.cast(tf.shape(labels)[0], tf.float32)
-        for tracker, per_example_values in (
-            (loss_tracker, losses.random_label_loss(labels, random_labels, logits)),
-            (
-                accuracy_tracker,
-                losses.random_label_accuracy(labels, random_labels, logits),
-            ),
-        ):
-            _accumulate(tracker, tf.reduce_sum(per_example_values), batch)
+        loss = losses.random_label_loss(labels, random_labels, logits)
+        hits = losses.random_label_accuracy(labels, random_labels, logits)
+        _accumulate(loss_tracker, tf.reduce_sum(loss), batch)
+        _accumulate(accuracy_tracker, tf.reduce_sum(hits), batch)
 
     def _unpack(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
