@@ -44,8 +44,9 @@ def test_same_metrics_on_one_and_two_replicas(result):
 
 
 def test_the_clean_train_set_pass_on_two_replicas_is_evaluate(result):
-    """`TrainSetEvaluation` feeds the test step batch by batch: each example
-    once (70 of them, the last batch uneven), the numbers `evaluate` gives."""
+    """`TrainSetEvaluation` on two replicas counts each example once (70 of
+    them, the last batch uneven) in every metric, and logs what `evaluate`
+    gives."""
     assert result["clean_pass_counts"] == [70.0] * len(LOGGED_METRICS)
     for name in ("accuracy", "random_label_accuracy"):
         assert result["clean_pass"][f"train_{name}"] == pytest.approx(
