@@ -2,7 +2,10 @@
 
 These machines are shared and noisy. Every round times each variant once, in a
 rotating order, so that a slow spell hits all of them; ratios are taken within
-a round and summarized by their median over rounds.
+a round and summarized by their median over rounds, with a confidence interval
+for that median, and a goal is judged by the interval: "met" where all of it
+lies at or under the goal, "not met" where all of it lies above, "can't tell"
+otherwise.
 """
 
 import contextlib
@@ -11,6 +14,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+from scipy import stats
 
 
 def alternate(steps, rounds, steps_per_round, warmup_steps=1, min_round_seconds=0.0):
@@ -56,9 +61,43 @@ def _seconds(step):
 
 def median_ratio(times, name, baseline):
     """The median over rounds of `times[name] / times[baseline]`."""
-    return statistics.median(
-        a / b for a, b in zip(times[name], times[baseline], strict=True)
-    )
+    return statistics.median(_ratios(times, name, baseline))
+
+
+def ratio_interval(times, name, baseline, confidence=0.95):
+    """`(median, low, high)` of the per-round ratios `times[name] / times[baseline]`.
+
+    `low, high` is a distribution-free confidence interval for the median ratio:
+    order statistics of the rounds' ratios (`scipy.stats.quantile_test`),
+    which assumes only that rounds are independent. A bound the rounds are
+    too few to give (fewer than 6 rounds at 95 %) is NaN, and a goal judged
+    on it "can't tell". The interval is within one process: between processes
+    the median moves more on this machine (see README, Benchmarks).
+    """
+    ratios = _ratios(times, name, baseline)
+    interval = stats.quantile_test(ratios, p=0.5).confidence_interval(confidence)
+    return statistics.median(ratios), interval.low, interval.high
+
+
+def verdict(low, high, goal):
+    """`"met"` if the interval lies at or under `goal`, `"not met"` if above it,
+    else `"can't tell"` (it straddles the goal, or a bound is unknown)."""
+    if math.isnan(low) or math.isnan(high):
+        return "can't tell"
+    if high <= goal:
+        return "met"
+    if low > goal:
+        return "not met"
+    return "can't tell"
+
+
+def interval_text(median, low, high, offset=0.0):
+    """`"1.042 [1.013, 1.071]"`, each number minus `offset`."""
+    return f"{median - offset:.3f} [{low - offset:.3f}, {high - offset:.3f}]"
+
+
+def _ratios(times, name, baseline):
+    return [a / b for a, b in zip(times[name], times[baseline], strict=True)]
 
 
 @contextlib.contextmanager

@@ -17,7 +17,10 @@ own setup does not; printed: median per-round ratios against `plain`:
 - `train_py`: `rlr` with `train.py`'s callbacks (`run_callbacks`: the clean
   train-set evaluation, CSV and TensorBoard logs, the epoch backup, ...).
 
-`train_py / rlr` is what the per-epoch callbacks cost. With `--per_callback`,
+Each ratio comes with its 95 % confidence interval over rounds
+(`_timing.ratio_interval`), and `train_py`'s with the verdict on issue #13's
+goal (<= 1.15): "met", "not met" or "can't tell". `train_py / rlr` is what
+the per-epoch callbacks cost. With `--per_callback`,
 one more variant per callback of `run_callbacks`, `rlr` with that callback
 alone, each printed as its share of a plain epoch.
 """
@@ -37,10 +40,12 @@ from keras_rlr.train import flags as flags_lib
 from keras_rlr.train.run_directory import RunDirectory
 
 flags.DEFINE_string("config", "configs/quickstart.cfg", "The run's flagfile.")
-flags.DEFINE_integer("rounds", 7, "Rounds; each fits every variant once.")
+flags.DEFINE_integer("rounds", 15, "Rounds; each fits every variant once.")
 flags.DEFINE_integer("epochs_per_fit", 4, "Epochs of each fit (the first untimed).")
 flags.DEFINE_bool("per_callback", False, "Also time each callback alone.")
 FLAGS = flags.FLAGS
+
+GOAL = 1.15  # issue #13: a train.py epoch / a plain fit epoch
 
 
 def main(argv):
@@ -129,17 +134,19 @@ def main(argv):
         f"{FLAGS.epochs_per_fit} epochs per variant (median epoch of each fit)"
     )
     print(
-        f"{'variant':<10}{'median epoch (s)':>18}{'median ratio to plain':>24}"
-        f"{'ratio range':>16}"
+        f"{'variant':<20}{'median epoch (s)':>17}{'ratio to plain [95% CI]':>26}"
+        f"{'ratio range':>14}  goal <= {GOAL}"
     )
     for name in fits:
         ratios = [
             a / b for a, b in zip(durations[name], durations["plain"], strict=True)
         ]
+        ratio = timing.ratio_interval(durations, name, "plain")
+        judged = timing.verdict(*ratio[1:], GOAL) if name == "train_py" else ""
         print(
-            f"{name:<10}{statistics.median(durations[name]):>18.3f}"
-            f"{timing.median_ratio(durations, name, 'plain'):>24.3f}"
-            f"{min(ratios):>8.2f}-{max(ratios):.2f}"
+            f"{name:<20}{statistics.median(durations[name]):>17.3f}"
+            f"{timing.interval_text(*ratio):>26}"
+            f"{min(ratios):>8.2f}-{max(ratios):.2f}  {judged}"
         )
     print(
         "callbacks: train_py / rlr = "

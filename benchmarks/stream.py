@@ -12,8 +12,9 @@ data (1,437 digits-sized images, batch 32, no augmentation):
 - `read_last_of_200`: the same for epoch 199 of 200 (a resumed run's stream,
   `initial_epoch=199`).
 
-Ratios against `build_10` and `read_first_of_10` should stay near 1: the
-stream's cost must not depend on the number of epochs.
+Ratios against `build_10` and `read_first_of_10`, medians over rounds with
+their 95 % confidence intervals (`_timing.ratio_interval`), should stay near
+1: the stream's cost must not depend on the number of epochs.
 """
 
 import statistics
@@ -27,7 +28,7 @@ from keras_rlr import data
 
 flags.DEFINE_integer("num_examples", 1437, "Synthetic training examples.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
-flags.DEFINE_integer("rounds", 7, "Rounds; each times every variant.")
+flags.DEFINE_integer("rounds", 15, "Rounds; each times every variant.")
 flags.DEFINE_integer("steps_per_round", 2, "Timed steps per variant per round.")
 FLAGS = flags.FLAGS
 
@@ -73,7 +74,7 @@ def main(argv):
         f"{FLAGS.num_examples} examples, batch {FLAGS.batch_size} ({steps} steps "
         f"per epoch), {FLAGS.rounds} rounds x {FLAGS.steps_per_round} steps"
     )
-    print(f"{'variant':<20}{'median (s)':>12}{'median ratio':>14}  baseline")
+    print(f"{'variant':<20}{'median (s)':>12}{'ratio [95% CI]':>26}  baseline")
     for name, baseline in (
         ("build_10", "build_10"),
         ("build_200", "build_10"),
@@ -83,7 +84,8 @@ def main(argv):
     ):
         print(
             f"{name:<20}{statistics.median(times[name]):>12.4f}"
-            f"{timing.median_ratio(times, name, baseline):>14.3f}  {baseline}"
+            f"{timing.interval_text(*timing.ratio_interval(times, name, baseline)):>26}"
+            f"  {baseline}"
         )
 
 
