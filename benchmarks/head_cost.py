@@ -46,12 +46,12 @@ from absl import app, flags
 
 import keras_rlr
 
-flags.DEFINE_integer("rounds", 15, "Rounds; each times every variant.")
+flags.DEFINE_integer("rounds", 31, "Rounds; each times every variant.")
 flags.DEFINE_integer("steps_per_round", 10, "Timed steps per variant per round.")
 flags.DEFINE_integer("warmup_steps", 3, "Untimed steps per variant (tracing).")
 flags.DEFINE_float(
     "min_round_seconds",
-    0.1,
+    0.2,
     "More steps per round where a round would be shorter (millisecond steps).",
 )
 flags.DEFINE_list("dims", ["64", "512", "2048"], "Feature sizes D of the grid.")
