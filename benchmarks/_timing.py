@@ -1,7 +1,10 @@
 """Timing shared by the benchmarks: variants alternate, round after round.
 
 These machines are shared and noisy. Every round times each variant once, in a
-rotating order, so that a slow spell hits all of them; ratios are taken within
+shuffled order, so that a slow spell hits all of them and no variant always
+runs after the same neighbour (a rotation keeps the neighbours, and what one
+variant leaves behind, garbage or cold caches, lands on the same next one
+every round); ratios are taken within
 a round and summarized by their median over rounds, with a confidence interval
 for that median, and a goal is judged by the interval: "met" where all of it
 lies at or under the goal, "not met" where all of it lies above, "can't tell"
@@ -10,6 +13,7 @@ otherwise.
 
 import contextlib
 import math
+import random
 import statistics
 import subprocess
 import sys
@@ -43,9 +47,9 @@ def alternate(steps, rounds, steps_per_round, warmup_steps=1, min_round_seconds=
         slowest = max(_seconds(steps[name]) for name in names)
         steps_per_round = max(steps_per_round, math.ceil(min_round_seconds / slowest))
     times = {name: [] for name in names}
-    for round_index in range(rounds):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
+    order = random.Random(0)  # the same orders in every run
+    for _ in range(rounds):
+        for name in order.sample(names, len(names)):
             start = time.perf_counter()
             for _ in range(steps_per_round):
                 steps[name]()

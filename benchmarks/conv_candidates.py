@@ -16,7 +16,7 @@ numbers (`keras_rlr.per_copy_conv.per_copy_conv`):
 
 Each case times a training step's worth of work (forward, then gradients with
 respect to the input and the kernel) in a `tf.function`, on shapes of the
-copied VGG16 convolutions (batch 32). The candidates alternate in a rotating
+copied VGG16 convolutions (batch 32). The candidates alternate in a shuffled
 order, round after round; the printed ratio is the median over rounds of each
 candidate's time over `loop`'s time in the same round. The result decides
 `per_copy_conv.AUTO_CONV` per device type (README, "Heads at any depth").

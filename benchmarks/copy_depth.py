@@ -15,7 +15,7 @@ The ideal is what the copies' arithmetic costs if it ran as efficiently as the
 network's own: `t_plain * (1 + C * FLOPs_copy / FLOPs_network)`, with
 multiply-adds of every conv and dense layer counted from the built models
 (`FLOPs_copy`: one copy of the tail, `R` outputs). Variants alternate in a
-rotating order, round after round, in one process; each printed ratio is the
+shuffled order, round after round, in one process; each printed ratio is the
 median over rounds of the per-round ratio. Goal: `fused / ideal <= 1.3` and
 `fused < naive`.
 """

@@ -11,7 +11,7 @@ step (`train_on_batch`) of:
 - `sep_d<k>`: a separate model with its heads at depth `k`, no probes (what a
   run per depth costs, the alternative to probes).
 
-Variants alternate in a rotating order, round after round, in one process
+Variants alternate in a shuffled order, round after round, in one process
 (`_timing.alternate`); a ratio is the median over rounds of the per-round
 ratio. Goal: `probes / sum(sep)` < 1 (one run with k probes costs less than k
 separate runs). `probes / none` is the price of the probes.

@@ -9,7 +9,7 @@ synthetic data, C = 100, R = 10, in one process:
 - `rlr_lambda0`: `RandomLabelModel` with `reg_lambda = 0` (heads observe);
 - `rlr_lambda1`: `RandomLabelModel` with `reg_lambda = 1` (heads regularize).
 
-Variants alternate in a rotating order, round after round, so that a noisy
+Variants alternate in a shuffled order, round after round, so that a noisy
 neighbour slows all of them alike; each round's ratio is taken against the
 plain model's time in the same round, and the median over rounds is reported
 with its 95 % confidence interval and the verdict on issue #13's goal (<= 1.03).

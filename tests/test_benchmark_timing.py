@@ -85,3 +85,16 @@ def test_verdict_needs_the_whole_interval(low, high, expected):
 
 def test_interval_text_offsets_every_number():
     assert _timing.interval_text(1.25, 1.125, 1.5, offset=1) == "0.250 [0.125, 0.500]"
+
+
+def test_alternate_times_every_variant_each_round_with_changing_neighbours():
+    calls = []
+    steps = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    times = _timing.alternate(steps, rounds=20, steps_per_round=2, warmup_steps=1)
+    assert {name: len(t) for name, t in times.items()} == {"a": 20, "b": 20, "c": 20}
+    timed = calls[3:]  # after one warmup step each
+    rounds = [timed[i : i + 6] for i in range(0, len(timed), 6)]
+    assert all(sorted(r) == sorted("aabbcc") for r in rounds)
+    # A rotation would put the same variant before "a" in every round.
+    before_a = {r[r.index("a") - 1] if r.index("a") else r[-1] for r in rounds}
+    assert len(before_a) > 1
