@@ -4,11 +4,10 @@ These machines are shared and noisy. Every round times each variant once, in a
 shuffled order, so that a slow spell hits all of them and no variant always
 runs after the same neighbour (a rotation keeps the neighbours, and what one
 variant leaves behind, garbage or cold caches, lands on the same next one
-every round); ratios are taken within
-a round and summarized by their median over rounds, with a confidence interval
-for that median, and a goal is judged by the interval: "met" where all of it
-lies at or under the goal, "not met" where all of it lies above, "can't tell"
-otherwise.
+every round). Ratios are taken within a round and summarized by their median
+over rounds, with a confidence interval for that median; a goal is judged by
+the interval: "met" where all of it lies at or under the goal, "not met"
+where all of it lies above, "can't tell" otherwise.
 """
 
 import contextlib
