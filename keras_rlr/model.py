@@ -489,10 +489,12 @@ class RandomLabelModel(keras.Model):
         for probe, features, loss_tracker, accuracy_tracker in self._each_probe(
             probe_features
         ):
+            logits = probe(features, training=False)
             self._update_probe_metrics(
                 labels,
                 random_labels,
-                probe(features, training=False),
+                logits,
+                losses.random_label_loss(labels, random_labels, logits),
                 loss_tracker,
                 accuracy_tracker,
             )
@@ -540,17 +542,27 @@ class RandomLabelModel(keras.Model):
             gradients += tape.gradient(loss, probe.trainable_variables)
             variables += probe.trainable_variables
             self._update_probe_metrics(
-                labels, random_labels, logits, loss_tracker, accuracy_tracker
+                labels,
+                random_labels,
+                logits,
+                per_example,  # the loss just differentiated, not a second one
+                loss_tracker,
+                accuracy_tracker,
             )
         return gradients, variables
 
     def _update_probe_metrics(
-        self, labels, random_labels, logits, loss_tracker, accuracy_tracker
+        self,
+        labels,
+        random_labels,
+        logits,
+        per_example_loss,
+        loss_tracker,
+        accuracy_tracker,
     ):
         batch = tf.cast(tf.shape(labels)[0], tf.float32)
-        loss = losses.random_label_loss(labels, random_labels, logits)
         hits = losses.random_label_accuracy(labels, random_labels, logits)
-        _accumulate(loss_tracker, tf.reduce_sum(loss), batch)
+        _accumulate(loss_tracker, tf.reduce_sum(per_example_loss), batch)
         _accumulate(accuracy_tracker, tf.reduce_sum(hits), batch)
 
     def _unpack(self, data):
