@@ -4,9 +4,9 @@ Keras writes every scalar with eager ops of its own, ~0.3 ms each on a CPU
 core; a run logs ~25 an epoch (its metrics, the clean train-set metrics, the
 learning rate, the validation metrics twice), and Keras runs the same ops for
 per-batch scalars that no writer receives: 11 ms, ~3 % of a quickstart epoch
-(now 3.6 ms). Here the scalars of a writer go out as one `Summary` of the values that
-`tf.summary.scalar` writes, in one op: the same tags, steps, float32 values and
-plugin metadata, in the same files.
+(now 3.6 ms). Here the scalars of a writer go out as one `Summary` of the
+values that `tf.summary.scalar` writes, in one op: the same tags, steps,
+float32 values and plugin metadata, in the same files.
 """
 
 import keras
