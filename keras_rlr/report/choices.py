@@ -39,3 +39,40 @@ def marked(path):
                     flags.append(name)
             pending = False
     return flags
+
+
+def differs(manifest):
+    """Where a sweep (its manifest) differs from the paper, split into values
+    the paper states and values its text lost (our choice in the paper config
+    too), and the list of our choices: lines of Markdown."""
+    from keras_rlr.sweep.config import PAPER_BASE
+
+    config = manifest["config"]
+    paper = config.get("paper_base", PAPER_BASE)
+    ours = marked(paper)
+    scaled = manifest.get("differs_from_paper") or {}
+    stated = {f: v for f, v in scaled.items() if f not in ours}
+    lost = {f: v for f, v in scaled.items() if f in ours}
+    lines = []
+    if stated:
+        changes = ", ".join(f"`{f}` {a} → {b}" for f, (a, b) in stated.items())
+        lines += ["", f"Differs from the paper's setting (`{paper}`): {changes}."]
+    if lost:
+        changes = ", ".join(f"`{f}` {a} → {b}" for f, (a, b) in lost.items())
+        lines += [
+            "",
+            f"Differs from our choice where the paper's text lost the value: "
+            f"{changes}.",
+        ]
+    base = manifest["base_values"]
+    grid = marked(config.get("path"))
+    chosen = [f"`{f}={base[f]}`" for f in ours if f in base and f not in scaled]
+    chosen += [f"the grid values of `{f}`" for f in grid]
+    if chosen:
+        lines += [
+            "",
+            "Our choices, not the paper's (its text lost the value): "
+            + ", ".join(chosen)
+            + ".",
+        ]
+    return lines

@@ -18,7 +18,12 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("sweep_dir", None, "The sweep's directory (its --output_dir).")
 flags.DEFINE_string("output_dir", None, "Where to write (default: --sweep_dir).")
 flags.DEFINE_string("name", None, "File name stem (default: the sweep's --figure).")
-flags.mark_flag_as_required("sweep_dir")
+flags.DEFINE_string("from_csv", None, "Rebuild the report from its run table alone.")
+flags.register_multi_flags_validator(
+    ["sweep_dir", "from_csv"],
+    lambda v: bool(v["sweep_dir"]) != bool(v["from_csv"]),
+    "Give exactly one of --sweep_dir and --from_csv.",
+)
 
 
 def main(argv):
@@ -26,16 +31,23 @@ def main(argv):
     from keras_rlr.report import figures, results, writer
 
     try:
-        loaded = results.load(FLAGS.sweep_dir)
-        paths = writer.write(loaded, FLAGS.output_dir or FLAGS.sweep_dir, FLAGS.name)
+        if FLAGS.from_csv:
+            paths = writer.rebuild(FLAGS.from_csv, FLAGS.output_dir, FLAGS.name)
+            with open(paths[2], encoding="utf-8") as f:
+                loaded = results.from_csv(f.read(), paths[2])
+        else:
+            loaded = results.load(FLAGS.sweep_dir)
+            paths = writer.write(
+                loaded, FLAGS.output_dir or FLAGS.sweep_dir, FLAGS.name
+            )
     except results.ReportError as error:
         sys.exit(f"report.py: error: {error}")
     for outcome in figures.findings(loaded):
         print(f"- {outcome}")
     missing = loaded.unfinished()
     for run in missing:
-        if run["problem"]:
-            print(f"corrupt: {run['problem']}")
+        if run["state"] in ("corrupt", "incomplete"):
+            print(f"{run['state']}: {run['problem']}")
     if missing:
         print(f"{len(missing)} run(s) missing or failed: see {paths[1]}")
     print(f"wrote {', '.join(paths)}")

@@ -1,14 +1,10 @@
 """The report as Markdown: the setting, the table of final metrics per grid
-point, the findings and the missing runs."""
-
-import os
+point, the findings and the runs not used."""
 
 from keras_rlr.report import choices
 from keras_rlr.report.figures import FIGURES, decisions
-from keras_rlr.report.findings import varying
+from keras_rlr.report.findings import BIASED, varying
 from keras_rlr.report.results import METRICS, TRAIN_RLA, probe_metric
-from keras_rlr.sweep.config import PAPER_BASE
-from keras_rlr.train.run_directory import RunDirectory
 
 
 def panel_title(panel, entries):
@@ -40,6 +36,7 @@ def table(results):
     for panel, entries in results.panels.items():
         for values, point in entries:
             stats = [results.stats(point, metric) for metric, _ in metrics]
+            # The runs averaged: the complete ones.
             seeds = sum(1 for r in results.runs if r["point"] == point and r["summary"])
             expected = sum(1 for r in results.runs if r["point"] == point)
             cells = [str(s) if s else "—" for s in stats]
@@ -50,41 +47,14 @@ def table(results):
 
 
 def differs(results):
-    """Where the sweep differs from the paper, split into values the paper
-    states and values its text lost (our choice in the paper config too), and
-    the list of our choices: lines of Markdown."""
-    config = results.manifest["config"]
-    paper = config.get("paper_base", PAPER_BASE)
-    ours = choices.marked(paper)
-    scaled = results.manifest.get("differs_from_paper") or {}
-    stated = {f: v for f, v in scaled.items() if f not in ours}
-    lost = {f: v for f, v in scaled.items() if f in ours}
-    lines = []
-    if stated:
-        changes = ", ".join(f"`{f}` {a} → {b}" for f, (a, b) in stated.items())
-        lines += ["", f"Differs from the paper's setting (`{paper}`): {changes}."]
-    if lost:
-        changes = ", ".join(f"`{f}` {a} → {b}" for f, (a, b) in lost.items())
-        lines += [
-            "",
-            f"Differs from our choice where the paper's text lost the value: "
-            f"{changes}.",
-        ]
-    base = results.manifest["base_values"]
-    grid = choices.marked(config.get("path"))
-    chosen = [f"`{f}={base[f]}`" for f in ours if f in base and f not in scaled]
-    chosen += [f"the grid values of `{f}`" for f in grid]
-    if chosen:
-        lines += [
-            "",
-            "Our choices, not the paper's (its text lost the value): "
-            + ", ".join(chosen)
-            + ".",
-        ]
-    return lines
+    """Where the sweep differs from the paper (`choices.differs`, read when the
+    sweep was loaded and carried in the CSV): lines of Markdown."""
+    if "differs" in results.notes:
+        return list(results.notes["differs"])
+    return choices.differs(results.manifest)
 
 
-def markdown(results, png_name):
+def markdown(results, png_name, csv_name=None):
     """The whole report as Markdown."""
     config = results.manifest["config"]
     figure = FIGURES.get(results.figure)
@@ -98,56 +68,75 @@ def markdown(results, png_name):
         f"Chance level 1/R = {results.chance:.3f}.",
     ]
     lines += differs(results)
+    if csv_name:
+        lines += [
+            "",
+            f"Every run (point, seed, state, final metrics, class-only level): "
+            f"[`{csv_name}`]({csv_name}); `python report.py --from_csv=<it>` "
+            "rebuilds this page and its figure from it alone.",
+        ]
     lines += [
         "",
         f"![{title}]({png_name})",
         "",
-        "## Final metrics per grid point (mean ± std over seeds)",
+        "## Final metrics per grid point (mean ± std over the complete seeds)",
         "",
         table(results),
         "",
-        "## The paper's claims, checked against this data",
-        "",
     ]
     claims, outcomes, tests = decisions(results)
-    lines += [STATISTICS.format(tests=tests), ""]
+    selection = sorted(results.selection_seeds)
+    testing = sorted(results.test_seeds)
+    split = (
+        f"Best values (a learning rate, ε, λ) are picked on seeds {selection} "
+        f"and the claims that use them are tested on seeds {testing}."
+        if selection != testing
+        else "Best values (a learning rate, ε, λ) are picked on the same seeds "
+        "that test the claims (too few seeds to split): such verdicts say "
+        f"`{BIASED}`."
+    )
+    shares = figure.shares if figure and figure.shares else "none known"
     lines += [
-        f"- {outcome} — *{claim.where}*"
-        for claim, outcome in zip(claims, outcomes, strict=True)
+        STATISTICS.format(tests=tests),
+        "",
+        split,
+        f"Reports whose runs have the same settings: {shares}.",
+        "",
     ]
+    for heading, ours in (
+        ("## The paper's claims, checked against this data", False),
+        ("## Our controls and questions (not the paper's claims)", True),
+    ):
+        shown = [
+            f"- {outcome} — *{claim.where}*"
+            for claim, outcome in zip(claims, outcomes, strict=True)
+            if claim.ours == ours
+        ]
+        if shown:
+            lines += [heading, "", *shown, ""]
     unfinished = results.unfinished()
     if unfinished:
-        lines += ["", f"## Missing or failed runs ({len(unfinished)})", ""]
-        lines += [
-            f"- `{run['dir']}`: {run.get('problem') or _STATE_TEXT[run['state']]}"
-            + (
-                f" (log `{RunDirectory(run['dir']).log_file}`)"
-                if os.path.exists(RunDirectory(run["dir"]).log_file)
-                else ""
-            )
-            for run in unfinished
-        ]
-    return "\n".join(lines) + "\n"
+        lines += [f"## Missing or failed runs ({len(unfinished)})", ""]
+        lines += ["Not used in any table, figure or verdict:", ""]
+        lines += [f"- `{run['dir']}`: {run['problem']}" for run in unfinished]
+        lines += [""]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 STATISTICS = (
     "Each claim as the paper states it (figure, section, kind; for a claim of "
-    "no effect, the margin that decides it). Effects are differences of means "
-    "over seeds, each with its 95 % Welch interval `estimate [low, high]`; "
-    "trends over a grid are Jonckheere–Terpstra tests (Kendall's τ of value vs "
-    "grid position over every seed). `(yes)`/`(no)` only where the interval "
-    "excludes zero on that side; a claim of no effect is `(yes)` only where "
-    "the 95 % interval lies inside its margin (equivalence), else `(can't "
-    "tell)` unless the effect is significant. Verdicts hold the family-wise "
-    "error at 5 % over the {tests} tests of this report (Holm); the leak "
+    "no effect, the margin that decides it). A seed fixes the random labels and "
+    "the initialisation at every grid point, so differences are paired by seed: "
+    "`estimate [low, high]` is the mean of the seeds' own differences with its "
+    "95 % interval (`(Welch)` where fewer than 2 seeds finished both points). "
+    "Trends over a grid are Page's tests with the seeds as blocks. `{{Holm p: "
+    "for …, against …}}` after each interval gives the Holm-adjusted p of the "
+    "tests for and against the claim: a verdict is `yes`/`no` only where that "
+    "adjusted p is at most 0.05 (an interval that excludes zero with an "
+    "adjusted p above 0.05 is a `can't tell`). A claim of no effect is `yes` "
+    "only where its interval lies inside the margin, and states its power at the "
+    "margin from this sweep's spread; `not tested` where the data do not reach "
+    "the claim's regime (its precondition and why are printed). The family: "
+    "the {tests} tests of this report (Holm, family-wise error 5 %); the leak "
     "control has its own family-wise band."
 )
-
-_STATE_TEXT = {
-    "fresh": "not started",
-    "interrupted": "interrupted or running (no summary.json yet)",
-    "running": "running (its directory is locked by a train.py)",
-    "failed": "failed",
-    "failed (diverged)": "failed (diverged: the loss became NaN or infinite)",
-    "corrupt": "corrupt",
-}

@@ -43,7 +43,8 @@ def plot(results, path):
         fig = _lines(results)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    # The format named: the writer saves under a temporary name first.
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
 
 

@@ -20,6 +20,7 @@
 """
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -254,3 +255,156 @@ def holm(pvalues):
         running = max(running, min(1.0, (m - k) * p[i]))
         adjusted[i] = running
     return adjusted.tolist()
+
+
+# -- Paired designs, seed-blocked trends, power, and the effective group size -----
+#
+# A seed fixes the random labels and the initialisation at every grid point of a
+# sweep: the runs of one seed form a block. `paired` and `paired_contrast` are
+# the one-sample t on the seeds' own differences; `page` is Page's trend test
+# with the seeds as blocks (SciPy's `page_trend_test`). `null_power` is the
+# design's chance of confirming a true null at its margin; `majority_accuracy`
+# and `group_size` say what an accuracy above the class-only level means.
+
+
+def paired(a, b):
+    """`mean(b - a)` over seeds paired by position (the same seed in `a` and
+    `b`): the one-sample t of the differences."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return one_sample(b - a, 0.0)
+
+
+def paired_contrast(columns, weights):
+    """`sum(w_i * mean(column_i))` where the columns are paired by seed: the
+    one-sample t of each seed's own contrast."""
+    matrix = np.column_stack([np.asarray(c, dtype=float) for c in columns])
+    return one_sample(matrix @ np.asarray(weights, dtype=float), 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class PageTrend:
+    """Page's test of an ordered trend, seeds as blocks: its L statistic and
+    the one-sided p-values of a rise (`p_up`) and of a fall (`p_down`)."""
+
+    statistic: float
+    p_up: float
+    p_down: float
+    blocks: int
+    method: str
+
+    def p(self, sign):
+        """Two-sided p of no trend, rejected in the direction `sign`: twice the
+        one-sided p of that direction (capped at 1)."""
+        return _cap(2 * (self.p_up if sign > 0 else self.p_down))
+
+    def __str__(self):
+        return (
+            f"Page's L = {self.statistic:g}, p(rise) = {self.p_up:.2g}, "
+            f"p(fall) = {self.p_down:.2g} ({self.blocks} seeds as blocks)"
+        )
+
+
+def page(matrix):
+    """Page's trend test on `matrix` (rows: seeds, columns: the grid in order),
+    both directions. Fewer than 2 rows or 3 columns: NaN p-values (SciPy needs
+    3 treatments)."""
+    matrix = np.asarray(matrix, dtype=float)
+    rows, columns = matrix.shape if matrix.ndim == 2 else (0, 0)
+    if rows < 2 or columns < 3:
+        return PageTrend(math.nan, math.nan, math.nan, rows, "—")
+    up = stats.page_trend_test(matrix)
+    down = stats.page_trend_test(matrix[:, ::-1])
+    return PageTrend(
+        float(up.statistic), float(up.pvalue), float(down.pvalue), rows, up.method
+    )
+
+
+def null_power(sd, n, margin, two_sided=True, groups=1):
+    """The chance that a design with `n` seeds confirms a true null (an effect
+    of exactly 0) at `margin`, when its differences have spread `sd`:
+    `groups=1` a paired design (the seeds' own differences), `groups=2` two
+    independent groups of `n` seeds each. The 95 % interval must lie inside
+    `(-margin, margin)` (`two_sided`) or below `margin`.
+
+    The usual t approximation (the spread taken as known inside the quantile):
+    power = F(margin / se - t) (one-sided), 2 F(margin / se - t) - 1
+    (two-sided), with F, t the Student distribution and 0.975 quantile of the
+    design's degrees of freedom. NaN where `sd` or `n` cannot say.
+    """
+    if not (sd > 0) or n < 2 or not (margin > 0):
+        return math.nan
+    se = sd * math.sqrt(groups / n)
+    df = groups * (n - 1)
+    t = stats.t.ppf(0.5 + CONFIDENCE / 2, df)
+    one = float(stats.t.cdf(margin / se - t, df))
+    return max(0.0, 2 * one - 1) if two_sided else one
+
+
+def seeds_for_power(sd, margin, target=0.8, two_sided=True, groups=1, most=1000):
+    """The fewest seeds whose `null_power` reaches `target` (None: more than
+    `most`, or a spread that cannot say)."""
+    if not (sd > 0):
+        return None
+    for n in range(2, most + 1):
+        if null_power(sd, n, margin, two_sided, groups) >= target:
+            return n
+    return None
+
+
+def _at_most(m, g, labels):
+    """P(every one of `labels` values occurs at most `m` times among `g`
+    i.i.d. uniform draws): R Poisson(g / R) counts, each cut at `m`, conditioned
+    on their sum being g."""
+    rate = g / labels
+    pmf = stats.poisson.pmf(np.arange(m + 1), rate)
+    total, power, k = np.array([1.0]), pmf, labels
+    while k:  # pmf convolved `labels` times, by repeated squaring
+        if k & 1:
+            total = np.convolve(total, power)[: g + 1]
+        k >>= 1
+        if k:
+            power = np.convolve(power, power)[: g + 1]
+    if len(total) <= g:
+        return 0.0
+    return min(1.0, float(total[g] / stats.poisson.pmf(g, g)))
+
+
+@functools.lru_cache(maxsize=4096)
+def majority_accuracy(g, labels):
+    """The accuracy of the majority vote in a group of `g` examples whose
+    random labels are i.i.d. uniform over `labels` values: E[largest count] / g,
+    computed exactly (E[max] = sum over m of P(max > m)). 1 for g = 1, towards
+    1/labels as g grows."""
+    g, labels = int(g), int(labels)
+    if g < 1 or labels < 1:
+        raise ValueError(f"Expected g >= 1 and labels >= 1. Received: g={g}, {labels=}")
+    start = math.ceil(g / labels)  # the largest count is at least g / labels
+    expected = float(start)
+    for m in range(start, g):
+        above = 1.0 - _at_most(m, g, labels)
+        if above < 1e-15:
+            break
+        expected += above
+    return expected / g
+
+
+def group_size(accuracy, labels, most=1000):
+    """The effective group size of a head with this training random-label
+    `accuracy`: the `g` whose `majority_accuracy(g, labels)` equals it (a real
+    number, linear between whole groups). 1 where accuracy >= 1; `inf` where it
+    is at or below what groups of `most` examples give."""
+    if math.isnan(accuracy):
+        return math.nan
+    if accuracy >= 1.0:
+        return 1.0
+    if accuracy <= majority_accuracy(most, labels):
+        return math.inf
+    low, high = 1, most  # A(low) > accuracy >= A(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if majority_accuracy(middle, labels) > accuracy:
+            low = middle
+        else:
+            high = middle
+    a_low, a_high = majority_accuracy(low, labels), majority_accuracy(high, labels)
+    return low + (a_low - accuracy) / (a_low - a_high)
