@@ -176,3 +176,95 @@ def test_welch_interval_covers_at_its_level():
         low, high = statistics.difference(a, b).interval()
         hits += low <= 0.3 <= high
     assert abs(hits / 2000 - 0.95) < 3 * math.sqrt(0.05 * 0.95 / 2000)
+
+
+# -- Paired designs, Page's trend, power, the effective group size ----------------
+
+
+def test_paired_is_the_paired_t():
+    b = A + RNG.normal(0.01, 0.005, size=5)
+    diff = statistics.paired(A, b)
+    ref = stats.ttest_rel(b, A)
+    assert diff.p == pytest.approx(ref.pvalue)
+    ci = ref.confidence_interval(0.95)
+    assert diff.interval() == pytest.approx((ci.low, ci.high))
+    weights = [0.5, -1.0, 0.5]
+    columns = [A, b, A * 2]
+    own = sum(w * c for w, c in zip(weights, columns, strict=True))
+    assert statistics.paired_contrast(columns, weights).p == pytest.approx(
+        stats.ttest_1samp(own, 0.0).pvalue
+    )
+
+
+def test_page_both_directions_by_enumeration():
+    """Page's L against its definition, and the exact p of a rise by
+    enumerating every within-block order (3 blocks of 3: 6^3 orders)."""
+    data = np.array([[1.0, 2.0, 3.0], [2.0, 1.0, 3.0], [1.0, 3.0, 2.0]])
+    result = statistics.page(data)
+    ranks = np.argsort(np.argsort(data, axis=1), axis=1) + 1
+    weights = np.arange(1, 4)
+    assert result.statistic == (ranks * weights).sum()
+    orders = list(itertools.permutations(range(1, 4)))
+    ls = [
+        sum(np.dot(o, weights) for o in combo)
+        for combo in itertools.product(orders, repeat=3)
+    ]
+    assert result.p_up == pytest.approx(np.mean(np.array(ls) >= result.statistic))
+    low = (np.array(ls) >= (ranks[:, ::-1] * weights).sum()).mean()
+    assert result.p_down == pytest.approx(low)
+    assert result.p(+1) == pytest.approx(min(1, 2 * result.p_up))
+    assert math.isnan(statistics.page(data[:1]).p_up)  # one block: no test
+
+
+@pytest.mark.parametrize("g, labels", [(1, 3), (2, 2), (3, 4), (5, 3), (6, 4)])
+def test_majority_accuracy_by_enumeration(g, labels):
+    """E[largest count] / g over every one of the labels^g label tuples."""
+    counts = [
+        max(np.bincount(t, minlength=labels))
+        for t in itertools.product(range(labels), repeat=g)
+    ]
+    assert statistics.majority_accuracy(g, labels) == pytest.approx(
+        np.mean(counts) / g, abs=1e-12
+    )
+
+
+def test_majority_accuracy_by_monte_carlo_and_its_inverse():
+    rng = np.random.default_rng(0)
+    draws = rng.integers(0, 10, size=(100_000, 40))
+    largest = np.array([np.bincount(d, minlength=10).max() for d in draws])
+    sim = largest.mean() / 40
+    assert statistics.majority_accuracy(40, 10) == pytest.approx(sim, abs=0.002)
+    # The inverse: whole groups come back exactly, and it decreases.
+    for g in (1, 2, 7, 40):
+        accuracy = statistics.majority_accuracy(g, 10)
+        assert statistics.group_size(accuracy, 10) == pytest.approx(g)
+    assert statistics.group_size(0.55, 10) == pytest.approx(2.0)  # (1 + 1/R) / 2
+    assert statistics.group_size(0.3, 10) < statistics.group_size(0.2, 10)
+    assert statistics.group_size(0.1, 10) == math.inf
+
+
+@pytest.mark.parametrize("two_sided", [True, False])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_null_power_against_simulated_designs(two_sided, groups):
+    """The chance that the 95 % interval of a true null lies inside the margin,
+    simulated (normal data, the report's own interval), against the formula."""
+    rng = np.random.default_rng(1)
+    sd, n, margin = 0.01, 8, 0.012
+    hits = 0
+    trials = 4000
+    for _ in range(trials):
+        if groups == 1:
+            diff = statistics.one_sample(rng.normal(0, sd, n), 0.0)
+        else:
+            a = rng.normal(0, sd / math.sqrt(2), n)
+            b = rng.normal(0, sd / math.sqrt(2), n)
+            diff = statistics.difference(a, b)
+        low, high = diff.interval()
+        hits += (high < margin and low > -margin) if two_sided else high < margin
+    power = statistics.null_power(
+        sd if groups == 1 else sd / math.sqrt(2), n, margin, two_sided, groups
+    )
+    assert power == pytest.approx(hits / trials, abs=0.04)
+    needed = statistics.seeds_for_power(sd, margin, 0.8, two_sided)
+    assert statistics.null_power(sd, needed, margin, two_sided) >= 0.8
+    assert statistics.null_power(sd, needed - 1, margin, two_sided) < 0.8
