@@ -342,8 +342,8 @@ def test_a_sweep_run_trains_what_its_logged_command_trains_alone(tmp_path):
 
 
 def test_readme_table_counts_the_runs_of_every_cpu_sweep(in_root):
-    # README's "Reproducing the paper's figures" table: `NAME_cpu.cfg` (RUNS, ...).
-    with open("README.md", encoding="utf-8") as file:
+    # docs/reproducing.md's table of sweeps: `NAME_cpu.cfg` (RUNS, ...).
+    with open("docs/reproducing.md", encoding="utf-8") as file:
         listed = dict(re.findall(r"`(\w+_cpu)\.cfg` \((\d+)", file.read()))
     configs = sorted(glob.glob("configs/sweeps/*_cpu.cfg"))
     assert sorted(listed) == sorted(os.path.basename(c)[:-4] for c in configs)

@@ -156,6 +156,11 @@ def decide(claims_parts):
         test.adjusted = adjusted
     outcomes = []
     for claim, parts in claims_parts:
+        if not parts:
+            parts = NotTested(
+                "points that vary what the claim compares",
+                "this sweep's grid has none",
+            )
         if isinstance(parts, NotTested):
             text = f"precondition: {parts.precondition}; not met: {parts.why}"
             outcomes.append(Outcome(claim, text, None, tested=False))
