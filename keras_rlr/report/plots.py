@@ -32,6 +32,11 @@ def plot(results, path):
     """Writes the figure: the layout of the sweep's `FIGURES` entry."""
     figure = FIGURES.get(results.figure)
     layout = figure.layout if figure else "lines"
+    # Two flags varied in every panel (λ × learning rate): heat maps; a heat
+    # map's layout on a one-flag grid: lines.
+    two = all(len(varying(entries)) == 2 for entries in results.panels.values())
+    if layout in ("lines", "heatmaps"):
+        layout = "heatmaps" if two else "lines"
     title = f"{figure.title if figure else results.figure} ({results.name})"
     if layout == "heatmaps":
         fig = _heatmaps(results)
