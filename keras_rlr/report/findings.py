@@ -104,10 +104,14 @@ class Part:
         shown = [t for t in self.tests if not math.isnan(t.p)]
         if not shown:
             return self.text
-        words = ", ".join(
-            f"{'for' if t.verdict else 'against'} {t.adjusted:.2g}" for t in shown
-        )
-        return f"{self.text} {{Holm p: {words}}}"
+        words = []
+        for verdict, name in ((True, "for"), (False, "against")):
+            ps = [t.adjusted for t in shown if t.verdict is verdict]
+            if len(ps) > 2:  # e.g. every other step of a where-claim
+                words.append(f"{name} {min(ps):.2g} (smallest of {len(ps)})")
+            else:
+                words += [f"{name} {p:.2g}" for p in ps]
+        return f"{self.text} {{Holm p: {', '.join(words)}}}"
 
 
 def against_first(tests):
@@ -179,9 +183,16 @@ def decide(claims_parts):
         else:
             verdict = all(verdicts)
         notes = []
-        powers = [p.power for p in parts if not math.isnan(p.power)]
-        if powers:
-            text += "; " + "; ".join(p.power_text for p in parts if p.power_text)
+        powered = [p for p in parts if not math.isnan(p.power)]
+        powers = [p.power for p in powered]
+        if powered:
+            weakest = min(powered, key=lambda p: p.power)
+            many = (
+                f"the lowest of {len(powered)} comparisons: "
+                if len(powered) > 1
+                else ""
+            )
+            text += f"; {many}{weakest.power_text}"
             if verdict is None and min(powers) < POWER_TARGET:
                 notes.append(
                     f"this design cannot confirm the null: power {min(powers):.2f}"
