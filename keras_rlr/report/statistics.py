@@ -17,6 +17,11 @@
 - `monotonic(groups, sign)`: every consecutive step in the claimed direction,
   by the intersection–union test (each step's Welch test must reject).
 - `holm(pvalues)`: Holm's step-down adjustment, for the family of one report.
+- Paired designs (a seed is a block): `paired`, `paired_contrast` (the t of
+  the seeds' own differences), `page` (Page's trend test, SciPy's, both
+  directions); `null_power` and `seeds_for_power` (a null's chance of being
+  confirmed at its margin); `majority_accuracy` and `group_size` (what an
+  accuracy above the class-only level means).
 """
 
 import dataclasses
