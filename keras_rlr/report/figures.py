@@ -66,6 +66,7 @@ class Figure:
     layout: str  # "lines", "heatmaps", "bars" or "profile"
     claims: list
     shares: str = ""  # which other reports hold runs of the same settings
+    selects: bool = False  # some claim uses a best value picked from the data
 
 
 def _flag(full, name):
@@ -711,6 +712,7 @@ FIGURES = {
             _CONTROL,
         ],
         _MNIST1D,
+        selects=True,
     ),
     "figa1": Figure(
         "Fig. A.1: λ × learning rate, with and without augmentation",
@@ -759,6 +761,7 @@ FIGURES = {
             _CONTROL,
         ],
         _MNIST1D,
+        selects=True,
     ),
     "figa2": Figure(
         "Fig. A.2: λ × label smoothing",
@@ -809,6 +812,7 @@ FIGURES = {
             _CONTROL,
         ],
         _MNIST1D,
+        selects=True,
     ),
     "figa3": Figure(
         "Fig. A.3: the single-output variant, with and without weight decay",

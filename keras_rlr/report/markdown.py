@@ -96,13 +96,10 @@ def markdown(results, png_name, csv_name=None):
         f"`{BIASED}`."
     )
     shares = figure.shares if figure and figure.shares else "none known"
-    lines += [
-        STATISTICS.format(tests=tests),
-        "",
-        split,
-        f"Reports whose runs have the same settings: {shares}.",
-        "",
-    ]
+    lines += [STATISTICS.format(tests=tests), ""]
+    if figure and figure.selects:
+        lines += [split]
+    lines += [f"Reports whose runs have the same settings: {shares}.", ""]
     for heading, ours in (
         ("## The paper's claims, checked against this data", False),
         ("## Our controls and questions (not the paper's claims)", True),
