@@ -9,7 +9,9 @@
 - `findings`: the checks on the results, decided by those statistics
   (`yes`, `no`, `can't tell`, `not tested`);
 - `figures`: the registry, `--figure` name -> layout and the paper's claims
-  (figure, section, kind, paraphrase, margin);
+  (figure, section, kind, paraphrase, margin); `regimes`: the checks whose
+  regime must be reached first (learning rates, label smoothing) and the
+  margins;
 - `choices`: which config values are ours (the paper's text lost them);
 - `markdown`: the report's text; `plots`: its figure; `writer`: both and the
   run table, written all together or not at all (`rebuild`: from the CSV);

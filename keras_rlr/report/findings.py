@@ -27,9 +27,10 @@ Best values (a learning rate, ε, λ) are picked on the selection seeds and the
 claim is tested on the others (`SweepResults.selection_seeds`); where the
 sweep has too few seeds to split, on the same runs, and the verdict says so.
 
-Over 400 lines: one check per kind of claim the paper makes (above chance,
+Over 700 lines: one check per kind of claim the paper makes (above chance,
 rises after fit, lowers, trend, where, null with a margin, monotonic, compare,
-leak control), each short, kept together with the verdict rules they share.
+leak control), each short, kept together with the verdict rules and the
+paired comparison they share.
 """
 
 import dataclasses
