@@ -7,8 +7,6 @@ Wiring only: the tables, plots and findings live in `keras_rlr.report`. Writes
 --figure); runs that are missing or failed are listed, what exists is plotted.
 """
 
-import sys
-
 from absl import flags
 
 from keras_rlr.train import console
@@ -19,17 +17,25 @@ flags.DEFINE_string("sweep_dir", None, "The sweep's directory (its --output_dir)
 flags.DEFINE_string("output_dir", None, "Where to write (default: --sweep_dir).")
 flags.DEFINE_string("name", None, "File name stem (default: the sweep's --figure).")
 flags.mark_flag_as_required("sweep_dir")
+USAGE = """\
+Turn a sweep directory into its figure (PNG) and a Markdown report.
+
+  {program} --sweep_dir=runs/sweeps/tiny
+  {program} --sweep_dir=runs/sweeps/fig2_cpu --output_dir=results/cpu
+
+Runs that are missing or failed are listed; what exists is plotted.
+"""
 
 
 def main(argv):
-    console.reject_arguments(argv, "report.py")
+    console.reject_arguments(argv)
     from keras_rlr.report import figures, results, writer
 
     try:
         loaded = results.load(FLAGS.sweep_dir)
         paths = writer.write(loaded, FLAGS.output_dir or FLAGS.sweep_dir, FLAGS.name)
     except results.ReportError as error:
-        sys.exit(f"report.py: error: {error}")
+        console.fail(error)
     for outcome in figures.findings(loaded):
         print(f"- {outcome}")
     missing = loaded.unfinished()
@@ -43,4 +49,4 @@ def main(argv):
 
 def run():
     """The console entry point (`keras-rlr-report`)."""
-    console.run_app(main, "report.py")
+    console.run_app(main, USAGE, ("sweep_dir", "output_dir", "name"))

@@ -56,6 +56,8 @@ def differs(results):
     config = results.manifest["config"]
     paper = config.get("paper_base", PAPER_BASE)
     ours = choices.marked(paper)
+    # None: the sweep compared with the run schema's defaults (no clone).
+    paper = paper or "keras_rlr's built-in defaults"
     scaled = results.manifest.get("differs_from_paper") or {}
     stated = {f: v for f, v in scaled.items() if f not in ours}
     lost = {f: v for f, v in scaled.items() if f in ours}

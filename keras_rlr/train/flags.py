@@ -4,11 +4,16 @@ Each field of `keras_rlr.train.config` with `flag=True` becomes an absl flag of
 the same name, default and help, with its bounds, choices and check; `values`
 reads them back into a `Config` and a `Launch`. The sweep runner uses
 `parse_flagfile` to resolve a (nested) flagfile with absl's own parser.
+
+absl reads a flagfile named inside another (`--flagfile=configs/base.cfg`)
+relative to the working directory, not to the file that names it;
+`console.flagfile_error` says which file named one that cannot be opened.
 """
 
 from absl import flags
 
 from keras_rlr.train import config as schema
+from keras_rlr.train import console
 
 
 def define(flag_values=flags.FLAGS, checks=True):
@@ -41,8 +46,23 @@ def define(flag_values=flags.FLAGS, checks=True):
         if field.check and checks:
             predicate, message = field.check
             flags.register_validator(
-                field.name, predicate, message=message, flag_values=flag_values
+                field.name,
+                _validator(predicate),
+                message=message,
+                flag_values=flag_values,
             )
+
+
+def _validator(predicate):
+    """`predicate` for absl: a `ValueError` it raises becomes the message."""
+
+    def check(value):
+        try:
+            return predicate(value)
+        except ValueError as error:
+            raise flags.ValidationError(str(error)) from None
+
+    return check
 
 
 def names():
@@ -78,5 +98,9 @@ def parse_flagfile(path, extra=()):
     """
     flag_values = flags.FlagValues()
     define(flag_values, checks=False)
-    flag_values(["flagfile_parser", f"--flagfile={path}", *extra], known_only=False)
+    args = [f"--flagfile={path}", *extra]
+    try:
+        flag_values(["flagfile_parser", *args], known_only=False)
+    except flags.CantOpenFlagFileError as error:
+        raise flags.CantOpenFlagFileError(console.flagfile_error(error, args)) from None
     return flag_values
