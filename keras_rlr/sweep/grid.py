@@ -15,6 +15,7 @@ starting at the i-th; in a Slurm job array each task is its own shard.
 """
 
 import dataclasses
+import difflib
 import itertools
 import os
 import re
@@ -68,11 +69,14 @@ def canonical(flag, value, fields=None):
     Raises `SweepError` naming the flag where it is not a train.py flag or the
     value does not fit its type.
     """
-    field = (fields or flag_fields()).get(flag)
+    fields = fields or flag_fields()
+    field = fields.get(flag)
     if field is None:
+        close = difflib.get_close_matches(flag, list(fields), n=1)
+        hint = f" Did you mean --{close[0]}?" if close else ""
         raise SweepError(
-            f"Unknown train.py flag --{flag}. Fix the sweep config; "
-            "`python train.py --helpshort` lists the flags."
+            f"Unknown train.py flag --{flag}.{hint} Fix the sweep config; "
+            "`keras-rlr-train -h` (`python train.py -h` in a clone) lists the flags."
         )
     if flag in RESERVED:
         raise SweepError(
