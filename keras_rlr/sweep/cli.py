@@ -37,7 +37,7 @@ def define_flags():
     import the main module again, and train.py's flags must not meet these).
     """
     flags.DEFINE_string(
-        "config", None, "Sweep config, e.g. configs/sweeps/fig2_cpu.cfg."
+        "config", None, "A sweep config file, e.g. configs/sweeps/tiny.cfg."
     )
     flags.DEFINE_integer(
         "parallel", 1, "Runs at a time on this machine.", lower_bound=1

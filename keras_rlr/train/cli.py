@@ -48,6 +48,10 @@ Flagfiles name other flagfiles relative to the working directory.
 
 def main(argv):
     console.reject_arguments(argv)
+    try:
+        train_flags.check_deferred(FLAGS)
+    except flags.Error as error:
+        console.fail(f"{error} (see {console.program()} -h)")
     config, launch = train_flags.values(FLAGS)
     if config.verbose == 1 and not sys.stdout.isatty():
         # A progress bar redrawn into a log file or pipe: one line per epoch.

@@ -26,6 +26,7 @@ line each. Imports no TensorFlow.
 
 import difflib
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -152,6 +153,13 @@ def _flags_parser(name):
             if choices:
                 value = _value_of(message, flag)
                 message += did_you_mean(value, choices) if value else ""
+            if flag in flags.FLAGS and message.endswith("other than None."):
+                help_text = re.split(r"\.\s+(?=[A-Z])", flags.FLAGS[flag].help)[0]
+                help_text = help_text.rstrip(".")
+                message = (
+                    f"--{flag} is required ({help_text}): give it on the command "
+                    f"line or in a --flagfile. Received: {flag}=None"
+                )
             if isinstance(error, flags.CantOpenFlagFileError):
                 sys.exit(f"{name}: error: {flagfile_error(error, argv[1:])}")
             sys.exit(f"{name}: error: {message} (see {name} -h)")

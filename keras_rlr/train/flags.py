@@ -15,10 +15,15 @@ from absl import flags
 from keras_rlr.train import config as schema
 from keras_rlr.train import console
 
+# Checks that read TFDS's registry (most of a second): run by `check_deferred`
+# after absl's parse, so that a missing or refused flag is reported without it.
+DEFERRED_CHECKS = ("dataset",)
+
 
 def define(flag_values=flags.FLAGS, checks=True):
-    """Defines one flag per schema field on `flag_values`; `checks=False` leaves
-    out the fields' checks (the dataset check imports TensorFlow's TFDS)."""
+    """Defines one flag per schema field on `flag_values`, with the fields'
+    checks unless `checks=False` (those of `DEFERRED_CHECKS`: see
+    `check_deferred`)."""
     for field in schema.fields():
         if not field.flag:
             continue
@@ -43,7 +48,7 @@ def define(flag_values=flags.FLAGS, checks=True):
             )
         else:
             flags.DEFINE_string(field.name, field.default, field.help, **common)
-        if field.check and checks:
+        if field.check and checks and field.name not in DEFERRED_CHECKS:
             predicate, message = field.check
             flags.register_validator(
                 field.name,
@@ -63,6 +68,23 @@ def _validator(predicate):
             raise flags.ValidationError(str(error)) from None
 
     return check
+
+
+def check_deferred(flag_values=flags.FLAGS):
+    """Runs the checks of `DEFERRED_CHECKS` on parsed flags.
+
+    Raises:
+        flags.IllegalFlagValueError: `flag --name=value: why`, as absl's own.
+    """
+    for name in DEFERRED_CHECKS:
+        predicate, message = schema.field(name).check
+        value = flag_values[name].value
+        try:
+            ok = predicate(value)
+        except ValueError as error:
+            ok, message = False, str(error)
+        if not ok:
+            raise flags.IllegalFlagValueError(f"flag --{name}={value}: {message}")
 
 
 def names():
