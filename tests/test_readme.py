@@ -124,6 +124,11 @@ def test_every_shell_command_names_real_flags_and_files():
     assert checked == {"train.py", "sweep.py", "report.py"}
 
 
+def test_every_python_block_compiles():
+    for block in _fenced(_read(README), "python"):
+        compile(block, "README.md", "exec")
+
+
 def test_the_library_snippet_runs_as_pasted(tmp_path):
     """The README's first Python block, in a fresh process outside the clone."""
     snippet = _fenced(_read(README), "python")[0]
