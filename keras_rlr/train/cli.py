@@ -58,6 +58,7 @@ def main(argv):
         config = dataclasses.replace(config, verbose=2)
     if _refused_or_done(config, launch):
         return
+    console.import_tensorflow()  # quietly: its libraries' start-up lines hidden
     try:
         from keras_rlr.train import distribute, experiment
 
