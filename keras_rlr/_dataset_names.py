@@ -30,7 +30,7 @@ def check(name):
     )
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(
-        f"unknown --dataset: expected {', '.join(LOCAL_DATASETS)} (offline) or a "
+        f"unknown dataset: expected {', '.join(LOCAL_DATASETS)} (offline) or a "
         "TFDS image dataset with train and test splits (cifar100, cifar10, mnist, "
         f"...; `tfds.list_builders()` lists them).{hint} Received: dataset={name!r}"
     )
