@@ -58,6 +58,23 @@ def test_help_lists_each_commands_own_flags_and_exits_0():
         assert "--alsologtostderr" not in text  # absl's own: only in --helpfull
 
 
+def test_help_into_a_pipe_closed_early_is_no_traceback():
+    """`train.py -h | head -1`: the reader leaves before the help is written."""
+    process = subprocess.Popen(
+        [sys.executable, "train.py", "-h"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 0, stderr
+    assert "Traceback" not in stderr
+
+
 def test_flag_errors_are_one_line_naming_the_flag():
     result = _run("train.py", "--output_dir=x", "--verbose=5")
     assert result.returncode != 0

@@ -88,6 +88,9 @@ def run_app(main, usage, flag_names):
     except Interrupted as interrupted:  # before `main` could report it
         print(f"{name}: interrupted", file=sys.stderr)
         sys.exit(interrupted.exit_code)
+    except BrokenPipeError:  # `-h | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0 if asked_for_help else 1)
 
 
 def import_tensorflow():
