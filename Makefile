@@ -38,4 +38,4 @@ memorization: $(STAMP)
 	$(BIN)/python experiments/memorization_label_noise.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs dist build

@@ -32,7 +32,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-LOCAL_DATASETS = ("digits", "digits32", "mnist1d", "synthetic")
+from keras_rlr._dataset_names import LOCAL_DATASETS, available  # noqa: F401
+
 # Datasets whose labels survive a horizontal flip.
 _NO_FLIP = (
     "digits",
@@ -54,15 +55,6 @@ class Splits:
     num_classes: int
     image_shape: tuple
     horizontal_flip: bool
-
-
-def available(name):
-    """Whether `name` is a dataset `load` knows (local or a registered TFDS)."""
-    if name in LOCAL_DATASETS:
-        return True
-    import tensorflow_datasets as tfds
-
-    return name in tfds.list_builders(with_community_datasets=False)
 
 
 def load(name, data_dir=None, max_train_examples=None, synthetic_seed=0):

@@ -41,18 +41,41 @@ def _one_line(stderr):
     return lines[0]
 
 
-def test_help_exits_0_and_flag_errors_name_the_flag():
-    """No TensorFlow is imported on these paths: each takes well under a second."""
-    for script, help_flag in (
-        ("train.py", "-h"),
-        ("train.py", "--helpshort"),
-        ("sweep.py", "--help"),
-        ("report.py", "-h"),
+def test_help_lists_each_commands_own_flags_and_exits_0():
+    for script, help_flag, own in (
+        ("train.py", "-h", ("--output_dir", "--epochs", "--dataset", "--model")),
+        ("train.py", "--helpshort", ("--output_dir",)),
+        ("sweep.py", "--help", ("--config", "--parallel", "--seeds", "--list")),
+        ("report.py", "-h", ("--sweep_dir", "--output_dir", "--name")),
     ):
         result = _run(script, help_flag)
         assert result.returncode == 0, (script, help_flag, result.stderr[-500:])
-        assert script in result.stdout + result.stderr
-        assert "--" in result.stdout + result.stderr  # the flags are listed
+        text = result.stdout + result.stderr
+        assert f"{script} --" in text  # the usage names the command as typed
+        for flag in own:
+            listed = (f"  {flag}:", f"  --[no]{flag[2:]}:")  # bool: --[no]name
+            assert any(form in text for form in listed), (script, flag)
+        assert "--alsologtostderr" not in text  # absl's own: only in --helpfull
+
+
+def test_help_into_a_pipe_closed_early_is_no_traceback():
+    """`train.py -h | head -1`: the reader leaves before the help is written."""
+    process = subprocess.Popen(
+        [sys.executable, "train.py", "-h"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def test_flag_errors_are_one_line_naming_the_flag():
     result = _run("train.py", "--output_dir=x", "--verbose=5")
     assert result.returncode != 0
     line = _one_line(result.stderr)
@@ -68,6 +91,96 @@ def test_help_exits_0_and_flag_errors_name_the_flag():
         result = _run(script, *args, "stray")
         assert result.returncode != 0
         assert "unexpected argument(s) stray" in _one_line(result.stderr)
+
+
+# Runs a command line in-process, then says whether TensorFlow was imported.
+_PROBE = """
+import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    print("tensorflow imported:", "tensorflow" in sys.modules)
+"""
+
+
+def _probe(script, *args, cwd=ROOT):
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, os.path.join(ROOT, script), *args],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "tensorflow imported: False" in result.stdout, result
+    return result
+
+
+def _refused(script, *args, cwd=ROOT):
+    """The one line `script` refuses `args` with, before importing TensorFlow."""
+    result = _probe(script, *args, cwd=cwd)
+    assert result.returncode == 1, result
+    line = _one_line(result.stderr)
+    assert line.startswith(f"{script}: error: "), line
+    return line
+
+
+def test_mistakes_are_refused_before_tensorflow_is_imported(tmp_path):
+    quickstart = "--flagfile=configs/quickstart.cfg"
+    assert "--output_dir" in _refused("train.py")
+    line = _refused("train.py", "--output_dir=x", "--dataset=cifar1000")
+    assert "Did you mean 'cifar100'?" in line and "digits, digits32" in line
+    assert "Received: dataset='cifar1000'" in line
+    line = _refused("train.py", "--output_dir=x", "--model=small_cn")
+    assert "--model=small_cn" in line and "Did you mean 'small_cnn'?" in line
+    assert "unexpected argument(s) stray" in _refused(
+        "train.py", "--output_dir=x", "stray"
+    )
+    line = _refused("train.py", quickstart, f"--data_dir={tmp_path}/none")
+    assert "--data_dir" in line and f"{tmp_path}/none" in line
+    line = _refused("train.py", quickstart, "--output_dir=/etc/passwd/run")
+    assert "writable --output_dir" in line
+    # A nested flagfile read from elsewhere: the line names the file naming it.
+    line = _refused(
+        "train.py", f"--flagfile={ROOT}/configs/quickstart.cfg", cwd=tmp_path
+    )
+    assert "--flagfile=configs/base.cfg" in line
+    assert f"{ROOT}/configs/quickstart.cfg" in line
+    # Another process trains in the directory: its lock is held.
+    run = RunDirectory(str(tmp_path / "held"))
+    held = run.lock()
+    try:
+        line = _refused("train.py", quickstart, f"--output_dir={run.path}")
+    finally:
+        held.close()
+    assert f"the run directory {run.path} is in use by pid {os.getpid()}" in line
+    assert not (tmp_path / "fresh").exists()
+    # A finished run: asked again with its settings, nothing to do; with
+    # others, refused, naming them.
+    from keras_rlr.train import config as schema
+    from keras_rlr.train import flags as train_flags
+
+    finished = RunDirectory(str(tmp_path / "finished"))
+    here = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        parsed = train_flags.parse_flagfile("configs/quickstart.cfg")
+    finally:
+        os.chdir(here)
+    config, _ = schema.from_values({n: parsed[n].value for n in train_flags.names()})
+    finished.write_config(schema.to_dict(config))
+    finished.write_summary({"test_accuracy": 0.5})
+    again = _probe("train.py", quickstart, f"--output_dir={finished.path}")
+    assert again.returncode == 0, again
+    assert "already holds this run, finished: nothing to do" in again.stdout
+    line = _refused(
+        "train.py", quickstart, "--epochs=3", f"--output_dir={finished.path}"
+    )
+    assert "finished run with other settings (epochs: 80 -> 3)" in line
+    assert "--config" in _refused("sweep.py")
+    assert "--config" in _refused("sweep.py", "--config=nope.cfg")
+    assert "--sweep_dir" in _refused("report.py")
 
 
 def test_an_unwritable_output_dir_is_one_line():
@@ -163,7 +276,9 @@ def _interrupt_a_sweep(tmp_path, signum, whole_group):
     # The run got the signal: it stopped at its backup and can resume.
     assert RunDirectory(str(run_dir)).state() == "interrupted"
     log = (run_dir.parent / "seed_0.log").read_text()
-    assert "train.py: interrupted at epoch" in log and "Traceback" not in log
+    # The sweep runs `python -m keras_rlr.train`: its messages say so.
+    assert "python -m keras_rlr.train: interrupted at epoch" in log
+    assert "Traceback" not in log
     return process
 
 

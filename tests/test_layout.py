@@ -91,6 +91,13 @@ def test_import_keras_rlr_loads_no_tensorflow_until_a_name_is_used():
     assert _loads_tensorflow("import keras_rlr; keras_rlr.data.TEST_STREAM")
 
 
+def test_the_dataset_names_are_checked_without_tensorflow():
+    # train.py refuses an unknown --dataset before importing TensorFlow.
+    check = "from keras_rlr import _dataset_names as d; "
+    assert not _loads_tensorflow(check + "assert d.available('cifar100')")
+    assert not _loads_tensorflow(check + "assert not d.available('cifar1000')")
+
+
 def test_train_help_loads_no_tensorflow():
     assert not _loads_tensorflow(_run_script("train.py", "--help"))
 

@@ -147,7 +147,8 @@ def test_bad_config_names_the_problem(tmp_path, in_root, line, message):
 
 def test_missing_config_and_keys(tmp_path):
     with pytest.raises(
-        sweep_config.SweepError, match="Sweep config not found: 'x.cfg'"
+        sweep_config.SweepError,
+        match="--config must name a sweep config file.*Received: config='x.cfg'",
     ):
         sweep_config.parse_config("x.cfg")
     with pytest.raises(sweep_config.SweepError, match="--seeds=0,1,2"):

@@ -5,7 +5,8 @@ download; in-tree builds leave `build/` behind), installs it with `--no-deps`
 into a fresh virtual environment whose `.pth` file names this environment's
 site-packages (TensorFlow and Keras are reused, nothing is downloaded), and,
 from a directory outside the checkout, runs the three console scripts: a
-one-epoch digits run, a two-point sweep and its report.
+one-epoch digits run, a two-point sweep and its report; their help and
+errors name the commands as installed. The build itself prints no deprecation.
 """
 
 import configparser
@@ -25,7 +26,8 @@ SCRIPTS = {
     "keras-rlr-sweep": "keras_rlr.sweep.cli:run",
     "keras-rlr-report": "keras_rlr.report.cli:run",
 }
-# A run of a few seconds: 64 digits, a 4-channel CNN, one epoch.
+# A run of a few seconds: 64 digits, a 4-channel CNN, one epoch of 2 batches
+# of 24 (each epoch leaves out 16 examples, a fresh shuffle's remainder).
 TINY_RUN = """\
 --dataset=digits
 --model=small_cnn
@@ -33,15 +35,15 @@ TINY_RUN = """\
 --cnn_feature_dim=8
 --noaugment
 --epochs=1
---batch_size=32
+--batch_size=24
 --max_train_examples=64
 """
-# Outside the repository a sweep names its own base and paper flagfiles.
+# Outside the repository a sweep names its own base flagfile; without
+# --paper_base it compares with the built-in paper setting.
 SWEEP = """\
 --name=wheel
 --figure=fig2
 --base=base.cfg
---paper_base=base.cfg
 --output_dir=sweep
 --seeds=0
 --panel=dropout
@@ -56,15 +58,16 @@ def build_wheel(tmp_path):
         source / "keras_rlr",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(os.path.join(ROOT, name), source)
     dist = tmp_path / "dist"
     pip = [sys.executable, "-m", "pip"]
-    check(
+    built = check(
         [*pip, "wheel", source, "--no-deps", "--no-build-isolation", "--no-index"]
-        + ["--wheel-dir", dist, "--quiet"],
+        + ["--wheel-dir", dist, "--verbose"],
         cwd=tmp_path,
     )
+    assert "deprecat" not in (built.stdout + built.stderr).lower()
     (wheel,) = dist.glob("keras_rlr-*.whl")
     return wheel
 
@@ -141,9 +144,30 @@ def test_installed_wheel_runs_train_sweep_and_report_outside_the_repository(tmp_
     flags = TINY_RUN.splitlines()
     check([bin_dir / "keras-rlr-train", *flags, "--output_dir=run"], cwd=work)
     with open(work / "run" / "summary.json") as f:
-        assert json.load(f)["num_train_examples"] == 64
+        summary = json.load(f)
+    # One training-set size everywhere: summary, memorization.csv, the figure.
+    assert summary["num_train_examples"] == 64
+    assert summary["train_examples_per_epoch"] == 2 * 24
+    with open(work / "run" / "memorization.csv") as f:
+        assert len(list(csv.DictReader(f))) == 64
     with open(work / "run" / "history.csv") as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["0"]
+
+    # Help and errors name the command as installed, and its own flags.
+    for script, flag in (
+        ("keras-rlr-train", "--output_dir"),
+        ("keras-rlr-sweep", "--config"),
+        ("keras-rlr-report", "--sweep_dir"),
+    ):
+        shown = check([bin_dir / script, "-h"], cwd=work).stdout
+        assert f"{script} --" in shown and f"  {flag}:" in shown, shown
+        refused = run([bin_dir / script], cwd=work)
+        assert refused.returncode == 1
+        assert (
+            refused.stderr.startswith(f"{script}: error: ") and flag in refused.stderr
+        )
+    refused = run([bin_dir / "keras-rlr-sweep", "--config=nope.cfg"], cwd=work)
+    assert "repository root" not in refused.stderr, refused.stderr
 
     # A two-point sweep: its runs start as the installed `python -m keras_rlr.train`.
     (work / "base.cfg").write_text(TINY_RUN)
@@ -166,7 +190,9 @@ def test_installed_wheel_runs_train_sweep_and_report_outside_the_repository(tmp_
         cwd=work,
     )
     assert (work / "report" / "fig2.png").stat().st_size > 0
-    table = (work / "report" / "fig2.md").read_text().splitlines()
+    markdown = (work / "report" / "fig2.md").read_text()
+    assert "keras_rlr's built-in defaults" in markdown
+    table = markdown.splitlines()
     for point, run_dir in runs.items():
         with open(run_dir / "summary.json") as f:
             accuracy = json.load(f)["train_random_label_accuracy"]

@@ -50,6 +50,8 @@ def differs(manifest):
     config = manifest["config"]
     paper = config.get("paper_base", PAPER_BASE)
     ours = marked(paper)
+    # None: the sweep compared with the run schema's defaults (no clone).
+    paper = paper or "keras_rlr's built-in defaults"
     scaled = manifest.get("differs_from_paper") or {}
     stated = {f: v for f, v in scaled.items() if f not in ours}
     lost = {f: v for f, v in scaled.items() if f in ours}

@@ -1,13 +1,14 @@
 r"""Turn a sweep directory into its figure (PNG) and a Markdown report.
 
     python report.py --sweep_dir=runs/sweeps/fig2_cpu --output_dir=results/cpu
+    python report.py --from_csv=results/cpu/fig2.csv --output_dir=/tmp/fig2
 
 Wiring only: the tables, plots and findings live in `keras_rlr.report`. Writes
-`<figure>.png` and `<figure>.md` (the figure named by the sweep config's
---figure); runs that are missing or failed are listed, what exists is plotted.
+`<figure>.png`, `<figure>.md` and `<figure>.csv` (every run), all or none (the
+figure named by the sweep config's --figure); `--from_csv` rebuilds the page and
+plot from that CSV alone. Runs that are missing, failed or incomplete are
+listed, never averaged in.
 """
-
-import sys
 
 from absl import flags
 
@@ -24,10 +25,21 @@ flags.register_multi_flags_validator(
     lambda v: bool(v["sweep_dir"]) != bool(v["from_csv"]),
     "Give exactly one of --sweep_dir and --from_csv.",
 )
+USAGE = """\
+Turn a sweep directory into its figure (PNG) and a Markdown report.
+
+  {program} --sweep_dir=runs/sweeps/tiny
+  {program} --sweep_dir=runs/sweeps/fig2_cpu --output_dir=results/cpu
+  {program} --from_csv=results/cpu/fig2.csv --output_dir=/tmp/fig2
+
+Writes <figure>.png, <figure>.md and <figure>.csv (every run), all or none;
+--from_csv rebuilds the page and plot from that CSV alone. Runs that are
+missing, failed or incomplete are listed, never averaged in.
+"""
 
 
 def main(argv):
-    console.reject_arguments(argv, "report.py")
+    console.reject_arguments(argv)
     from keras_rlr.report import figures, results, writer
 
     try:
@@ -41,7 +53,7 @@ def main(argv):
                 loaded, FLAGS.output_dir or FLAGS.sweep_dir, FLAGS.name
             )
     except results.ReportError as error:
-        sys.exit(f"report.py: error: {error}")
+        console.fail(error)
     for outcome in figures.findings(loaded):
         print(f"- {outcome}")
     missing = loaded.unfinished()
@@ -55,4 +67,4 @@ def main(argv):
 
 def run():
     """The console entry point (`keras-rlr-report`)."""
-    console.run_app(main, "report.py")
+    console.run_app(main, USAGE, ("sweep_dir", "from_csv", "output_dir", "name"))

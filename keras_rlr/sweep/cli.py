@@ -18,6 +18,18 @@ from absl import flags
 from keras_rlr.train import console
 
 FLAGS = flags.FLAGS
+NAMES = ("config", "parallel", "seeds", "list", "output_dir", "set", "shard", "report")
+USAGE = """\
+Run a sweep: every grid point x seed of a sweep config, as training runs.
+
+  {program} --config=configs/sweeps/tiny.cfg --parallel=2    (6 runs, ~1.5 min)
+  {program} --config=configs/sweeps/fig2_cpu.cfg --list      (the runs' states)
+  {program} --config=configs/sweeps/fig2.cfg --shard=0/4 --set=data_dir:DIR
+
+Started again, it skips finished runs and resumes interrupted ones. Unless
+--shard is given, it ends by writing the report (PNG and Markdown) into the
+sweep directory. Paths in a config are relative to the working directory.
+"""
 
 
 def define_flags():
@@ -25,7 +37,7 @@ def define_flags():
     import the main module again, and train.py's flags must not meet these).
     """
     flags.DEFINE_string(
-        "config", None, "Sweep config, e.g. configs/sweeps/fig2_cpu.cfg."
+        "config", None, "A sweep config file, e.g. configs/sweeps/tiny.cfg."
     )
     flags.DEFINE_integer(
         "parallel", 1, "Runs at a time on this machine.", lower_bound=1
@@ -54,7 +66,7 @@ def define_flags():
 
 
 def main(argv):
-    console.reject_arguments(argv, "sweep.py")
+    console.reject_arguments(argv)
     from keras_rlr.sweep import config as sweep_config
     from keras_rlr.sweep import grid, runner
     from keras_rlr.train.run_directory import RunDirectoryError
@@ -75,13 +87,11 @@ def main(argv):
         # One sweep process per directory; --shard processes share it.
         lock = runner.lock_sweep(sweep, shared=bool(shard))  # noqa: F841
         sweep.write_manifest()
-    except sweep_config.SweepError as error:
-        sys.exit(f"sweep.py: error: {error}")
-    except RunDirectoryError as error:
-        sys.exit(f"sweep.py: error: {error}")
+    except (sweep_config.SweepError, RunDirectoryError) as error:
+        console.fail(error)
     except OSError as error:
-        sys.exit(
-            f"sweep.py: error: cannot write {error.filename} ({error.strerror}). "
+        console.fail(
+            f"cannot write {error.filename} ({error.strerror}). "
             "Free space on that disk (or fix its permissions) and run it again."
         )
     try:
@@ -96,16 +106,16 @@ def main(argv):
             paths = writer.write_report(config.output_dir)
             print(f"report: {', '.join(paths)}")
         except ReportError as error:
-            sys.exit(f"sweep.py: error: {error}")
+            console.fail(error)
     if failed:
         lines = "\n".join(
             f"  {sweep.run_dir(run)} (exit {code}; log {sweep.run_dir(run)}.log)"
             for run, code in failed
         )
-        sys.exit(f"sweep.py: {len(failed)} run(s) failed:\n{lines}")
+        sys.exit(f"{console.program()}: {len(failed)} run(s) failed:\n{lines}")
 
 
 def run():
     """The console entry point (`keras-rlr-sweep`)."""
     define_flags()
-    console.run_app(main, "sweep.py")
+    console.run_app(main, USAGE, NAMES)

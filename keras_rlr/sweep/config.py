@@ -19,8 +19,10 @@ runs it):
 and findings (`keras_rlr.report.figures.FIGURES`), `--base` is the train.py flagfile
 every run starts from, `--set=flag:value` a fixed override (repeatable).
 `--paper_base` is the flagfile of the paper's own setting for the figure
-(default `configs/base.cfg`): the report lists every flag the sweep sets that
-differs from it, i.e. what a CPU-scale sweep scaled down.
+(default `configs/base.cfg` where the working directory has it, as in a clone;
+elsewhere the run schema's defaults, which are the paper's setting): the
+report lists every flag the sweep sets that differs from it, i.e. what a
+CPU-scale sweep scaled down.
 `--panel=NAME` starts a panel (without one, the sweep is one panel); its
 `--grid=flag:v1,v2,...` lines are crossed (cartesian product); panels are
 joined, as Fig. 2's three one-dimensional studies.
@@ -72,15 +74,17 @@ class SweepConfig:
     sets: list  # [(flag, value), ...]
     panels: list
     path: str | None = None
-    paper_base: str = PAPER_BASE
+    # None: the run schema's defaults (the paper's setting), no file.
+    paper_base: str | None = PAPER_BASE
 
 
 def parse_config(path):
     """Reads a sweep config file into a `SweepConfig`."""
     if not os.path.isfile(path):
         raise SweepError(
-            f"Sweep config not found: {path!r}. Give a path relative to the "
-            "repository root, e.g. --config=configs/sweeps/fig2_cpu.cfg."
+            f"--config must name a sweep config file, e.g. "
+            "--config=configs/sweeps/tiny.cfg in a clone (a relative path starts "
+            f"at the working directory, {os.getcwd()}). Received: config={path!r}"
         )
     with open(path) as f:
         text = f.read()
@@ -157,8 +161,14 @@ def parse_config_text(text, path="<config>"):
         sets=values["set"],
         panels=values["panels"] or [Panel("", [])],
         path=path,
-        paper_base=values.get("paper_base", PAPER_BASE),
+        paper_base=values.get("paper_base") or default_paper_base(),
     )
+
+
+def default_paper_base():
+    """`configs/base.cfg` if the working directory has it (a clone), else None:
+    the run schema's defaults, which are the same paper setting."""
+    return PAPER_BASE if os.path.isfile(PAPER_BASE) else None
 
 
 _NAME = re.compile(r"[A-Za-z0-9_.=-]+")

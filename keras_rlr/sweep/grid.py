@@ -15,6 +15,7 @@ starting at the i-th; in a Slurm job array each task is its own shard.
 """
 
 import dataclasses
+import difflib
 import itertools
 import os
 import re
@@ -23,7 +24,7 @@ import sys
 from absl import flags as absl_flags
 
 from keras_rlr import _atomic
-from keras_rlr.sweep.config import PAPER_BASE, SweepConfig, SweepError
+from keras_rlr.sweep.config import SweepConfig, SweepError
 from keras_rlr.train import config as schema
 from keras_rlr.train import flags as train_flags
 
@@ -68,11 +69,14 @@ def canonical(flag, value, fields=None):
     Raises `SweepError` naming the flag where it is not a train.py flag or the
     value does not fit its type.
     """
-    field = (fields or flag_fields()).get(flag)
+    fields = fields or flag_fields()
+    field = fields.get(flag)
     if field is None:
+        close = difflib.get_close_matches(flag, list(fields), n=1)
+        hint = f" Did you mean --{close[0]}?" if close else ""
         raise SweepError(
-            f"Unknown train.py flag --{flag}. Fix the sweep config; "
-            "`python train.py --helpshort` lists the flags."
+            f"Unknown train.py flag --{flag}.{hint} Fix the sweep config; "
+            "`keras-rlr-train -h` (`python train.py -h` in a clone) lists the flags."
         )
     if flag in RESERVED:
         raise SweepError(
@@ -109,8 +113,9 @@ def resolve_flagfile(path, what="Base flagfile", fix="fix --base"):
     `[name].present` says whether the file set it."""
     if not os.path.isfile(path):
         raise SweepError(
-            f"{what} not found: {path!r}. Paths are relative to the repository "
-            f"root; run from there or {fix}."
+            f"{what} not found: {path!r} (relative to the working directory, "
+            f"{os.getcwd()}). Run from the directory the config's paths start "
+            f"from (a clone's root for configs/), or {fix}."
         )
     try:
         return train_flags.parse_flagfile(path)
@@ -213,13 +218,19 @@ def _differs(config, base, fields, base_values):
     flagfile, the sweep's base flagfile or a `--set` names (grid flags aside),
     where the sweep's runs all differ from the paper; a flag the paper's file
     does not name has its default there."""
-    if not os.path.isfile(config.paper_base):
-        raise SweepError(
-            f"Paper flagfile not found: --paper_base={config.paper_base!r}. Name "
-            "the train.py flagfile of the figure's paper-scale setting (default "
-            f"{PAPER_BASE}), relative to the repository root."
+    if config.paper_base is None:  # outside a clone: the built-in setting
+        paper = train_flags.parse_flagfile(os.devnull)
+    else:
+        if not os.path.isfile(config.paper_base):
+            raise SweepError(
+                f"Paper flagfile not found: --paper_base={config.paper_base!r} "
+                f"(relative to the working directory, {os.getcwd()}). Name the "
+                "train.py flagfile of the figure's paper-scale setting, or leave "
+                "--paper_base out to compare with the built-in paper setting."
+            )
+        paper = resolve_flagfile(
+            config.paper_base, "Paper flagfile", "fix --paper_base"
         )
-    paper = resolve_flagfile(config.paper_base, "Paper flagfile", "fix --paper_base")
     excluded = {flag for panel in config.panels for flag, _ in panel.grid}
     excluded |= set(RESERVED) | set(schema.NOT_SETTINGS)
     named = [n for n in fields if paper[n].present or base[n].present]

@@ -51,7 +51,7 @@ def setting(
         lower, upper: inclusive bounds of a number.
         choices: the allowed values of a string (an enum flag).
         check: `(predicate, message)`: `predicate(value)` must hold, else the
-            flag is refused with `message`.
+            flag is refused with `message` (or the `ValueError` it raises).
         backbone: `(model name, argument)`: the backbone builder argument this
             field feeds when `--model` is that name.
         flag: whether `train.py` has a flag for it (else only the default,
@@ -92,12 +92,11 @@ def probe_depths(config):
 
 
 def _known_dataset(name):
-    from keras_rlr.train import console
+    """True for a dataset name `keras_rlr.datasets.load` knows; else a
+    `ValueError` listing the names (TFDS's registry is read without TF)."""
+    from keras_rlr import _dataset_names
 
-    console.import_tensorflow()  # quietly, before TFDS's registry imports it
-    from keras_rlr import datasets
-
-    return datasets.available(name)
+    return _dataset_names.check(name)
 
 
 @dataclasses.dataclass
@@ -114,7 +113,7 @@ class Config:
         "--model=small_cnn1d) or 'synthetic' (CIFAR-shaped images with linearly "
         "learnable labels).",
         DATA,
-        check=(_known_dataset, "unknown --dataset (see --help for the names)"),
+        check=(_known_dataset, "unknown --dataset"),
     )
     data_dir: str | None = setting(
         None, "TFDS data directory holding the prepared dataset.", DATA

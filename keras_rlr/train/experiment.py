@@ -252,7 +252,10 @@ def _train(run, config, strategy, initial_epoch, backup):
     summary.update(
         num_random_labels=config.num_random_labels,
         chance=chance,
-        num_train_examples=inputs.steps_per_epoch * config.batch_size,
+        # The training set; each epoch trains on whole batches of it, a fresh
+        # shuffle's remainder left out (`keras_rlr.data.training_dataset`).
+        num_train_examples=data.num_examples(inputs.splits.train),
+        train_examples_per_epoch=inputs.steps_per_epoch * config.batch_size,
         num_test_examples=data.num_examples(inputs.splits.test),
         train_seconds=round(elapsed, 1),
     )

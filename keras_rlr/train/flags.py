@@ -4,16 +4,26 @@ Each field of `keras_rlr.train.config` with `flag=True` becomes an absl flag of
 the same name, default and help, with its bounds, choices and check; `values`
 reads them back into a `Config` and a `Launch`. The sweep runner uses
 `parse_flagfile` to resolve a (nested) flagfile with absl's own parser.
+
+absl reads a flagfile named inside another (`--flagfile=configs/base.cfg`)
+relative to the working directory, not to the file that names it;
+`console.flagfile_error` says which file named one that cannot be opened.
 """
 
 from absl import flags
 
 from keras_rlr.train import config as schema
+from keras_rlr.train import console
+
+# Checks that read TFDS's registry (most of a second): run by `check_deferred`
+# after absl's parse, so that a missing or refused flag is reported without it.
+DEFERRED_CHECKS = ("dataset",)
 
 
 def define(flag_values=flags.FLAGS, checks=True):
-    """Defines one flag per schema field on `flag_values`; `checks=False` leaves
-    out the fields' checks (the dataset check imports TensorFlow's TFDS)."""
+    """Defines one flag per schema field on `flag_values`, with the fields'
+    checks unless `checks=False` (those of `DEFERRED_CHECKS`: see
+    `check_deferred`)."""
     for field in schema.fields():
         if not field.flag:
             continue
@@ -38,11 +48,43 @@ def define(flag_values=flags.FLAGS, checks=True):
             )
         else:
             flags.DEFINE_string(field.name, field.default, field.help, **common)
-        if field.check and checks:
+        if field.check and checks and field.name not in DEFERRED_CHECKS:
             predicate, message = field.check
             flags.register_validator(
-                field.name, predicate, message=message, flag_values=flag_values
+                field.name,
+                _validator(predicate),
+                message=message,
+                flag_values=flag_values,
             )
+
+
+def _validator(predicate):
+    """`predicate` for absl: a `ValueError` it raises becomes the message."""
+
+    def check(value):
+        try:
+            return predicate(value)
+        except ValueError as error:
+            raise flags.ValidationError(str(error)) from None
+
+    return check
+
+
+def check_deferred(flag_values=flags.FLAGS):
+    """Runs the checks of `DEFERRED_CHECKS` on parsed flags.
+
+    Raises:
+        flags.IllegalFlagValueError: `flag --name=value: why`, as absl's own.
+    """
+    for name in DEFERRED_CHECKS:
+        predicate, message = schema.field(name).check
+        value = flag_values[name].value
+        try:
+            ok = predicate(value)
+        except ValueError as error:
+            ok, message = False, str(error)
+        if not ok:
+            raise flags.IllegalFlagValueError(f"flag --{name}={value}: {message}")
 
 
 def names():
@@ -78,5 +120,9 @@ def parse_flagfile(path, extra=()):
     """
     flag_values = flags.FlagValues()
     define(flag_values, checks=False)
-    flag_values(["flagfile_parser", f"--flagfile={path}", *extra], known_only=False)
+    args = [f"--flagfile={path}", *extra]
+    try:
+        flag_values(["flagfile_parser", *args], known_only=False)
+    except flags.CantOpenFlagFileError as error:
+        raise flags.CantOpenFlagFileError(console.flagfile_error(error, args)) from None
     return flag_values

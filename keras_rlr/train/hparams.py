@@ -19,6 +19,7 @@ _NOT_METRICS = (
     "num_random_labels",
     "chance",
     "num_train_examples",
+    "train_examples_per_epoch",
     "num_test_examples",
 )
 

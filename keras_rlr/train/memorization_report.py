@@ -23,6 +23,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 COLUMNS = ("index", "label", "clean_label", "random_label", "score", "correct")
 QUANTILES = (0.95, 0.99)
 GRID = 8  # images per row of the figure
+LEGEND_AT = 5  # the histogram spans the first 5 of the GRID columns
+FDR_NOTE = (
+    "Estimated FDR (false discovery rate): of the\n"
+    "training examples above a line, the share that\n"
+    "would be there without any memorization, i.e.\n"
+    "the null's share above it / the training set's."
+)
 
 
 def run_scores(model, inputs, config):
@@ -129,30 +136,33 @@ def plot(path, train, null, clean_labels, images, num_random_labels, title=None)
         hspace=0.55,
         wspace=0.25,
     )
-    ax = fig.add_subplot(grid[0, :])
+    # The histogram on the left, its legend and a key to the lines on the right:
+    # nothing is drawn over the histograms.
+    ax = fig.add_subplot(grid[0, :LEGEND_AT])
     bins = np.linspace(0, 1, 51)
     style = dict(bins=bins, histtype="step", linewidth=1.6, density=True)
     ax.hist(
         null.score,
-        label=f"test set, random labels never trained: the null ({len(null)})",
+        label="test set: its random labels were never\n"
+        f"trained, the null ({len(null)})",
         color="gray",
         **style,
     )
     if noisy.any():
         ax.hist(
             train.score[~noisy],
-            label=f"train, label kept ({(~noisy).sum()})",
+            label=f"training set, label kept ({(~noisy).sum()})",
             color="C0",
             **style,
         )
         ax.hist(
             train.score[noisy],
-            label=f"train, mislabeled by label noise ({noisy.sum()})",
+            label=f"training set, mislabeled by label\nnoise ({noisy.sum()})",
             color="C3",
             **style,
         )
     else:
-        ax.hist(train.score, label=f"train ({len(train)})", color="C0", **style)
+        ax.hist(train.score, label=f"training set ({len(train)})", color="C0", **style)
     for q, line in zip(QUANTILES, ("--", ":"), strict=True):
         e = exceedance(train.score, null.score, q)
         ax.axvline(
@@ -160,8 +170,8 @@ def plot(path, train, null, clean_labels, images, num_random_labels, title=None)
             color="black",
             linestyle=line,
             linewidth=1,
-            label=f"null's {q:.0%} quantile {e.threshold:.2f}: {e.fraction:.1%} of "
-            f"train above (estimated FDR {e.false_discovery_rate:.0%})",
+            label=f"null's {q:.0%} quantile, {e.threshold:.2f}: {e.fraction:.1%} of\n"
+            f"the training set above it (estimated FDR {e.false_discovery_rate:.0%})",
         )
     ax.axvline(
         1 / num_random_labels,
@@ -170,15 +180,26 @@ def plot(path, train, null, clean_labels, images, num_random_labels, title=None)
         label=f"chance 1/R = {1 / num_random_labels:.2f}",
     )
     ax.set_yscale("log")
-    low, high = ax.get_ylim()
-    ax.set_ylim(low, high * 30)  # room for the legend above the histograms
     ax.set_xlim(0, 1)
     ax.set_xlabel(
-        "memorization score: p(random label) under the trained class's "
-        "head (its own softmax over R)"
+        "memorization score: p(random label) under the trained class's head\n"
+        "(its own softmax over R)"
     )
     ax.set_ylabel("density (each histogram integrates to 1)")
-    ax.legend(fontsize=8, loc="upper center", ncol=2)
+    key = fig.add_subplot(grid[0, LEGEND_AT:])
+    key.axis("off")
+    key.legend(
+        *ax.get_legend_handles_labels(), loc="upper left", fontsize=8, frameon=False
+    )
+    key.text(
+        0.02,
+        0.0,
+        FDR_NOTE,
+        transform=key.transAxes,
+        fontsize=8,
+        va="bottom",
+        wrap=True,
+    )
     if title:
         ax.set_title(title)
     order = _shown(train.score)

@@ -55,7 +55,7 @@ def plot_curves(history, chance, path, title=None, class_only=None):
                     label=f"from the class alone = {class_only:.3f}",
                 )
         ax.set_title(name)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch (counted from 1, as on screen; history.csv: epoch + 1)")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
