@@ -19,7 +19,7 @@ from keras_rlr._arguments import (
     check_num_random_labels,
     weight_decay_regularizer,
 )
-from keras_rlr.heads import RandomLabelHeads
+from keras_rlr.heads import POOLING_MODES, FeaturePooling, RandomLabelHeads
 
 
 @keras.saving.register_keras_serializable(package="keras_rlr")
@@ -45,7 +45,12 @@ class RandomLabelModel(keras.Model):
     it would without them.
 
     `model(x)` returns the class logits. `model.random_label_logits(x)` returns
-    the heads' logits, `(batch, C, R)`.
+    the heads' logits, `(batch, C, R)`. `model.classifier()` returns the
+    trained classifier alone (extractor and class head) as one Keras model.
+
+    Under mixed precision (`mixed_float16`, `mixed_bfloat16`) the heads
+    compute in float32, given or default, `from_classifier`'s copies and probes
+    included: their logits, and every softmax over them, are float32.
 
     The heads can sit at any depth (docs/method.md, "Split point"): pass the
     network's own last layers as `class_head` and `C` fused fresh copies of them
@@ -66,8 +71,12 @@ class RandomLabelModel(keras.Model):
     in `loss`, which stays comparable with and without probes).
 
     Args:
-        feature_extractor: a Keras model or layer mapping images to flat features
-            `(batch, D)`.
+        feature_extractor: any Keras model or layer mapping inputs to features:
+            functional, `Sequential` (with or without an `Input`), subclassed or
+            lazily built (built from the first batch `fit` sees, or from
+            `model.build(input_shape)`). Features may be flat `(batch, D)`,
+            tokens `(batch, T, D)` or a map `(batch, H, W, D)`; see
+            `feature_pooling`.
         num_classes: `C`.
         num_random_labels: `R` (at least 2); chance accuracy is `1 / R`.
         reg_lambda: weight of `L_reg` in the extractor's objective (>= 0).
@@ -78,10 +87,9 @@ class RandomLabelModel(keras.Model):
             The random heads are never decayed: they are the measuring
             instrument.
         class_head: a layer or model from features to `C` class logits
-            (default: `Dense(C)` in float32).
+            (default: `Dense(C)`).
         random_heads: a layer from features to `(batch, C, R)` logits
-            (default: `RandomLabelHeads(C, R)` in float32, which needs flat
-            features).
+            (default: `RandomLabelHeads(C, R)`).
         single_output: no class head; classes are predicted by the summed
             joint probabilities of the heads (paper A.5).
         probe_extractor: with `probes`, a functional model from images to
@@ -101,6 +109,14 @@ class RandomLabelModel(keras.Model):
             it into the network, which trains exactly as without it. Each logs
             `random_label_loss_<name>` and `random_label_accuracy_<name>`
             (not part of `loss`).
+        feature_pooling: how features of rank > 2 become the flat features the
+            default heads read (`keras_rlr.heads.FeaturePooling`): `"mean"`
+            (default; over all positions, or the valid ones under a Keras
+            mask), `"class_token"` (`features[:, 0]` of `(batch, T, D)`), or
+            `None` (the default heads then refuse features of rank > 2).
+            Given heads (`class_head`, `random_heads`, `from_classifier`'s
+            copies) read the extractor's output as it is. Flat features are
+            never touched.
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
     Example:
@@ -130,6 +146,7 @@ class RandomLabelModel(keras.Model):
         probe_extractor=None,
         probes=None,
         probe_class_head=None,
+        feature_pooling="mean",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -162,6 +179,12 @@ class RandomLabelModel(keras.Model):
             "label_smoothing", label_smoothing, 0 <= label_smoothing < 1, "in [0, 1)"
         )
         check_arg("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
+        check_arg(
+            "feature_pooling",
+            feature_pooling,
+            feature_pooling is None or feature_pooling in POOLING_MODES,
+            f"one of {POOLING_MODES} or None",
+        )
         if single_output:
             for name, value in (
                 ("class_head", class_head),
@@ -190,6 +213,7 @@ class RandomLabelModel(keras.Model):
         self.label_smoothing = float(label_smoothing)
         self.weight_decay = float(weight_decay)
         self.single_output = bool(single_output)
+        self.feature_pooling = feature_pooling
         # The last layers and every softmax stay in float32 under mixed precision.
         # Defaults are rebuilt from the arguments on loading, not serialized.
         self._given_heads = (class_head is not None, random_heads is not None)
@@ -210,6 +234,15 @@ class RandomLabelModel(keras.Model):
         self.probe_class_head = probe_class_head
         self.probe_names = tuple(probes or {})
         self.probes = list((probes or {}).values())
+        for head in (class_head, random_heads, probe_class_head, *self.probes):
+            _compute_in_float32(head)
+        # What the default heads read from features of rank > 2.
+        self.pooling = FeaturePooling(
+            feature_pooling or "mean", dtype="float32", name="feature_pooling"
+        )
+        # The dtype of the inputs (int32 tokens, float32 images), known from
+        # a functional extractor, the first batch, or the saved build config.
+        self._input_dtype = None
         self.probe_loss_trackers = [
             keras.metrics.Mean(name=f"random_label_loss_{n}") for n in self.probe_names
         ]
@@ -226,7 +259,9 @@ class RandomLabelModel(keras.Model):
             name="random_label_accuracy"
         )
         # A functional extractor knows its input: build now, so that weights,
-        # `summary()` and saving are complete before the first batch.
+        # `summary()` and saving are complete before the first batch. Any
+        # other extractor is built from the first batch (`fit`, `evaluate`,
+        # `train_on_batch`, a call) or by `model.build(input_shape)`.
         input_shape = getattr(feature_extractor, "input_shape", None)
         if isinstance(input_shape, tuple) and feature_extractor.built:
             self.build(input_shape)
@@ -317,21 +352,17 @@ class RandomLabelModel(keras.Model):
     def build(self, input_shape):
         # Build every part here, not lazily in `call`: the heads never run in
         # `call`, and the optimizer and `.keras` loading only see built weights.
-        if not self.feature_extractor.built:
-            self.feature_extractor.build(input_shape)
-        feature_shape = self.feature_extractor.compute_output_shape(input_shape)
-        flat_heads = isinstance(self.random_heads, RandomLabelHeads) or isinstance(
-            self.class_head, keras.layers.Dense
-        )
-        if flat_heads and len(feature_shape) != 2:
-            raise ValueError(
-                "The feature extractor must return flat features (batch, D); add a "
-                "pooling or Flatten layer at its end. "
-                f"Received: feature shape={feature_shape}"
-            )
-        for head in (self.class_head, self.random_heads):
+        # The extractor runs once on a symbolic batch: that builds any
+        # extractor Keras can call (lazily built, Sequential without `Input`,
+        # subclassed without `compute_output_shape`) and gives its features.
+        inputs = keras.KerasTensor(tuple(input_shape), dtype=self.input_dtype)
+        feature_shape = tuple(self.feature_extractor(inputs, training=False).shape)
+        pooled_shape = self._check_feature_shape(feature_shape)
+        for head, given in zip(
+            (self.class_head, self.random_heads), self._given_heads, strict=True
+        ):
             if head is not None and not head.built:
-                head.build(feature_shape)
+                head.build(feature_shape if given else pooled_shape)
         for probe, tensor in zip(self.probes, self._probe_inputs(), strict=True):
             if not probe.built:
                 probe.build((None, *tensor.shape[1:]))
@@ -343,17 +374,78 @@ class RandomLabelModel(keras.Model):
                 self.name,
             )
 
+    @property
+    def input_dtype(self):
+        """The dtype of the model's inputs: what the first batch or a
+        functional extractor's `Input` says, else float32."""
+        if self._input_dtype is not None:
+            return self._input_dtype
+        inputs = getattr(self.feature_extractor, "inputs", None)
+        if inputs and len(inputs) == 1:
+            return keras.backend.standardize_dtype(inputs[0].dtype)
+        return "float32"
+
+    def _check_feature_shape(self, feature_shape):
+        """The shape the default heads read, after refusing what they cannot."""
+        if len(feature_shape) == 2:
+            return feature_shape
+        for head, given, name in (
+            (self.class_head, self._given_heads[0], "class_head"),
+            (self.random_heads, self._given_heads[1], "random_heads"),
+        ):
+            if given and isinstance(head, (keras.layers.Dense, RandomLabelHeads)):
+                raise ValueError(
+                    f"The given {name} ({type(head).__name__}) reads flat features "
+                    "(batch, D), but the feature extractor returns "
+                    f"{feature_shape}; feature_pooling pools for the default "
+                    "heads only. End the extractor with a pooling layer (e.g. "
+                    "keras.layers.GlobalAveragePooling1D/2D), or leave "
+                    f"{name} to the default. Received: feature shape="
+                    f"{feature_shape}"
+                )
+        if not all(self._given_heads) and self.feature_pooling is None:
+            raise ValueError(
+                "The default heads read flat features (batch, D), but the "
+                f"feature extractor returns {feature_shape}. Pass "
+                "feature_pooling='mean' (or 'class_token' for (batch, tokens, "
+                "D)), or end the extractor with a pooling layer. Received: "
+                "feature_pooling=None"
+            )
+        if self.feature_pooling == "class_token" and len(feature_shape) != 3:
+            raise ValueError(
+                "feature_pooling='class_token' takes the first token of "
+                "(batch, tokens, D) features, but the feature extractor returns "
+                f"{feature_shape}. Pass feature_pooling='mean'. Received: "
+                "feature_pooling='class_token'"
+            )
+        return (feature_shape[0], feature_shape[-1])
+
+    def _head_inputs(self, features):
+        """`(class head input, random heads input)`: the extractor's features,
+        pooled by `feature_pooling` for a default head when of rank > 2."""
+        if len(features.shape) == 2:
+            return features, features
+        pooled = self.pooling(features)
+        return tuple(features if given else pooled for given in self._given_heads)
+
     def call(self, inputs, training=None):
-        features = self.feature_extractor(inputs, training=training)
+        if self._input_dtype is None and hasattr(inputs, "dtype"):
+            self._input_dtype = keras.backend.standardize_dtype(inputs.dtype)
+        class_input, heads_input = self._head_inputs(
+            self.feature_extractor(inputs, training=training)
+        )
         if self.single_output:
             return losses.summed_class_log_probs(
-                self.random_heads(features, training=training)
+                self.random_heads(heads_input, training=training)
             )
-        return self.class_head(features, training=training)
+        return self.class_head(class_input, training=training)
 
     def random_label_logits(self, inputs, training=False):
         """The random-label heads' logits `(batch, C, R)` for `inputs`."""
-        return self.random_heads(self.feature_extractor(inputs, training=training))
+        _, heads_input = self._head_inputs(
+            self.feature_extractor(inputs, training=training)
+        )
+        return self.random_heads(heads_input, training=training)
 
     def _probe_inputs(self):
         # The symbolic tensors the probes read, in their order.
@@ -373,7 +465,8 @@ class RandomLabelModel(keras.Model):
                 self.feature_extractor(inputs, training=training),
                 [],
             )
-        head_logits = self.random_heads(features, training=training)
+        class_input, heads_input = self._head_inputs(features)
+        head_logits = self.random_heads(heads_input, training=training)
         if self.single_output:
             return (
                 losses.summed_class_log_probs(head_logits),
@@ -381,9 +474,13 @@ class RandomLabelModel(keras.Model):
                 probe_features,
             )
         if self.probe_class_head is not None:  # probes inside the class head
-            class_logits, *inner = self.probe_class_head(features, training=training)
+            class_logits, *inner = self.probe_class_head(class_input, training=training)
             return class_logits, head_logits, [*probe_features, *inner]
-        return self.class_head(features, training=training), head_logits, probe_features
+        return (
+            self.class_head(class_input, training=training),
+            head_logits,
+            probe_features,
+        )
 
     # -- Training --------------------------------------------------------------
 
@@ -458,10 +555,28 @@ class RandomLabelModel(keras.Model):
         # trace when no strategy is set, and `tf.function` then traces a
         # function that created variables a second time: the whole training
         # step twice, 0.5 s or more at the start of every CPU-scale run.
-        if self.optimizer is not None and not self.optimizer.built:
+        if self.built and self.optimizer is not None and not self.optimizer.built:
             with self.distribute_strategy.scope():
                 self.optimizer.build(sum(self._trained_variables(), []))
         return super().make_train_function(force)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Called by `fit`, `evaluate`, `train_on_batch` and `test_on_batch`
+        # with the data, before the optimizer is built. Keras builds a model
+        # here only under a strategy, and otherwise inside the first trace of
+        # the step, after `make_train_function` built the optimizer for the
+        # variables that existed then: an unbuilt extractor is built from the
+        # first batch here, always.
+        if not self.built and self._distribute_strategy is None:
+            if iterator is not None:
+                for _, _, batches in iterator:
+                    data_batch = next(batches)  # `fit` resets the iterator
+                    break
+            x = keras.utils.unpack_x_y_sample_weight(data_batch)[0]
+            if hasattr(x, "shape") and hasattr(x, "dtype"):
+                self._input_dtype = keras.backend.standardize_dtype(x.dtype)
+                self.build((None, *x.shape[1:]))
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def reset_metrics(self):
         # Keras resets metric variables one eager assign at a time, ~70 us each
@@ -666,8 +781,20 @@ class RandomLabelModel(keras.Model):
             if self._given_heads[1]
             else None,
             "single_output": self.single_output,
+            "feature_pooling": self.feature_pooling,
             **self._probes_config(),
         }
+
+    def get_build_config(self):
+        config = super().get_build_config()
+        if config and "input_shape" in config:
+            config = {**config, "input_dtype": self.input_dtype}
+        return config
+
+    def build_from_config(self, config):
+        config = dict(config or {})
+        self._input_dtype = config.pop("input_dtype", None)
+        super().build_from_config(config)
 
     def _probes_config(self):
         if not self.probes:
@@ -720,6 +847,27 @@ BAD_DATA = "bad input data"
 # model -> its traced `reset_metrics`; kept off the model, where a tf.function
 # attribute would be tracked (and exported) as part of it.
 _METRIC_RESETS = weakref.WeakKeyDictionary()
+
+
+def _compute_in_float32(head):
+    """Makes a head compute in float32 under a mixed precision policy.
+
+    A head given to the model (or copied by `from_classifier`) was made under
+    the global policy: under `mixed_float16` its layers compute, and return
+    logits, in float16. Each of its layers with a mixed policy (float32
+    variables, lower-precision compute) gets the float32 policy, so that it
+    casts its inputs to float32; its variables are float32 already.
+    """
+    if head is None:
+        return
+    for layer in head._flatten_layers(include_self=True):
+        policy = layer.dtype_policy
+        if (
+            policy.quantization_mode is None
+            and policy.variable_dtype == "float32"
+            and policy.compute_dtype in ("float16", "bfloat16")
+        ):
+            layer.dtype_policy = "float32"
 
 
 def _global_average(per_example, global_batch):

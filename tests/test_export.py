@@ -33,20 +33,24 @@ def test_served_outputs_equal_the_keras_model(tmp_path, policy):
     path = str(tmp_path / "saved")
     export_saved_model(model, path)
     served = tf.saved_model.load(path)
+    # The model's own graph (as `predict` runs it): under mixed_float16 an
+    # eager call picks other float16 kernels, ~1e-4 apart.
+    heads_graph = tf.function(lambda t: model.random_label_logits(t))
     for batch in (1, 7):
         images = x[:batch]
+        logits = model.predict(images, verbose=0)
         out = served.serve(tf.constant(images))
         assert set(out) == {"logits", "probabilities"}
         assert out["logits"].dtype == tf.float32
-        np.testing.assert_allclose(out["logits"], model(images), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(out["logits"], logits, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(
-            out["probabilities"], tf.nn.softmax(model(images)), atol=1e-6
+            out["probabilities"], tf.nn.softmax(logits), atol=1e-6
         )
         heads = served.random_label_logits(tf.constant(images))
         assert heads["random_label_logits"].shape == (batch, 10, 4)
         np.testing.assert_allclose(
             heads["random_label_logits"],
-            model.random_label_logits(images),
+            heads_graph(tf.constant(images)),
             rtol=1e-5,
             atol=1e-5,
         )

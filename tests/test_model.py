@@ -412,11 +412,48 @@ def test_targets_must_carry_random_labels():
         model.fit(x, y["label"], epochs=1, verbose=0)
 
 
-def test_extractor_must_return_flat_features():
+def conv_map_extractor():
     inputs = keras.Input((4, 4, 1))
-    conv = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
-    with pytest.raises(ValueError, match="flat features"):
-        keras_rlr.RandomLabelModel(conv, num_classes=C, num_random_labels=R)
+    return keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
+
+
+def test_without_pooling_the_default_heads_refuse_a_feature_map():
+    with pytest.raises(
+        ValueError, match=r"feature_pooling='mean'.*feature_pooling=None"
+    ):
+        keras_rlr.RandomLabelModel(
+            conv_map_extractor(),
+            num_classes=C,
+            num_random_labels=R,
+            feature_pooling=None,
+        )
+
+
+def test_a_given_dense_class_head_refuses_a_feature_map():
+    with pytest.raises(ValueError, match=r"given class_head \(Dense\).*pooling layer"):
+        keras_rlr.RandomLabelModel(
+            conv_map_extractor(),
+            num_classes=C,
+            num_random_labels=R,
+            class_head=keras.layers.Dense(C),
+        )
+
+
+def test_class_token_pooling_refuses_a_spatial_map():
+    with pytest.raises(ValueError, match=r"feature_pooling='mean'"):
+        keras_rlr.RandomLabelModel(
+            conv_map_extractor(),
+            num_classes=C,
+            num_random_labels=R,
+            feature_pooling="class_token",
+        )
+
+
+def test_unknown_pooling_names_the_choices():
+    with pytest.raises(ValueError, match=r"'mean', 'class_token'.*feature_pooling=max"):
+        keras_rlr.RandomLabelModel(
+            dense_extractor(), num_classes=C, num_random_labels=R, feature_pooling="max"
+        )
 
 
 def test_routing_with_copied_heads_at_depth_three():
