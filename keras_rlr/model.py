@@ -363,6 +363,7 @@ class RandomLabelModel(keras.Model):
         ):
             if head is not None and not head.built:
                 head.build(feature_shape if given else pooled_shape)
+                _compute_in_float32(head)  # layers it made in `build`, too
         for probe, tensor in zip(self.probes, self._probe_inputs(), strict=True):
             if not probe.built:
                 probe.build((None, *tensor.shape[1:]))
