@@ -448,6 +448,47 @@ class RandomLabelModel(keras.Model):
         )
         return self.random_heads(heads_input, training=training)
 
+    def classifier(self, name=None):
+        """The trained classifier alone: the extractor and the class head as
+        one functional Keras model, `inputs -> (batch, C)` class logits.
+
+        It shares this model's layers (the weights are not copied): it
+        predicts as `model(x)` does, saves (`.keras`) and exports
+        (`classifier.export(path)`) as any Keras model, without the random
+        heads or probes. After `from_classifier`, this, not the `classifier`
+        object passed there, is the trained classifier: that object shares
+        the trained extractor but keeps its own untrained tail (the class
+        head is a copy of it).
+
+        Args:
+            name: the model's name (default: `<this model's name>_classifier`).
+
+        Returns:
+            A `keras.Model`.
+        """
+        if self.single_output:
+            raise ValueError(
+                "A single_output=True model has no class head: it predicts "
+                "classes from its random-label heads. Use the model itself "
+                "(model.predict, keras_rlr.export.export_saved_model). "
+                "Received: single_output=True"
+            )
+        input_shape = (self.get_build_config() or {}).get("input_shape")
+        if not self.built or not input_shape:
+            raise ValueError(
+                "The model is not built, so its input is unknown: fit it or call "
+                "model.build(input_shape) first. Received: model.built=False"
+            )
+        inputs = keras.Input(
+            batch_shape=(None, *tuple(input_shape)[1:]), dtype=self.input_dtype
+        )
+        class_input, _ = self._head_inputs(self.feature_extractor(inputs))
+        return keras.Model(
+            inputs,
+            self.class_head(class_input),
+            name=name or f"{self.name}_classifier",
+        )
+
     def _probe_inputs(self):
         # The symbolic tensors the probes read, in their order.
         return [

@@ -211,3 +211,50 @@ def test_masked_tokens_are_averaged_over_the_valid_positions_only():
     # The test can fail: the mean over every position is another number.
     unmasked = features.mean(axis=1) @ kernel + bias
     assert not np.allclose(model(x), unmasked, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["subclassed", "masked_lstm"])
+def test_classifier_predicts_saves_and_exports_as_the_model(tmp_path, name):
+    make, kind = EXTRACTORS[name]
+    model = keras_rlr.RandomLabelModel(make(), C, R, reg_lambda=0.5)
+    model.compile(optimizer="sgd")
+    x, y = data(kind)
+    model.fit(x, y, batch_size=B, epochs=1, verbose=0)
+    classifier = model.classifier()
+    assert isinstance(classifier, keras.Model)
+    assert not isinstance(classifier, keras_rlr.RandomLabelModel)
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(classifier.predict(x, verbose=0), expected, atol=1e-6)
+    # Only the class path: no random heads.
+    assert len(classifier.weights) == len(model.feature_extractor.weights) + 2
+    classifier.save(tmp_path / "classifier.keras")
+    loaded = keras.saving.load_model(tmp_path / "classifier.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-6)
+    classifier.export(str(tmp_path / "served"), verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    np.testing.assert_allclose(served.serve(x), expected, atol=1e-6)
+
+
+def test_classifier_refusals():
+    unbuilt = keras_rlr.RandomLabelModel(sequential_without_input(), C, R)
+    with pytest.raises(ValueError, match=r"model.build.*Received: model.built=False"):
+        unbuilt.classifier()
+    single = keras_rlr.RandomLabelModel(
+        sequential_without_input(), C, R, single_output=True
+    )
+    with pytest.raises(ValueError, match="no class head.*single_output=True"):
+        single.classifier()
+
+
+def test_after_from_classifier_the_trained_classifier_is_model_classifier():
+    inputs = keras.Input((IN,))
+    hidden = keras.layers.Dense(6, activation="tanh", name="fc1")(inputs)
+    original = keras.Model(inputs, keras.layers.Dense(C, name="fc2")(hidden))
+    model = keras_rlr.RandomLabelModel.from_classifier(original, num_random_labels=R)
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    x, y = data("float")
+    model.fit(x, y, batch_size=B, epochs=1, verbose=0)
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(model.classifier().predict(x, verbose=0), expected)
+    # The object passed in pairs the trained extractor with its untrained tail.
+    assert not np.allclose(original.predict(x, verbose=0), expected, atol=1e-3)
