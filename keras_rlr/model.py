@@ -7,6 +7,7 @@ observer probes, which must share its one forward pass and its one
 in `keras_rlr.classifier_split`, the losses in `keras_rlr.losses`.
 """
 
+import contextlib
 import weakref
 
 import keras
@@ -602,6 +603,55 @@ class RandomLabelModel(keras.Model):
                 self.optimizer.build(sum(self._trained_variables(), []))
         return super().make_train_function(force)
 
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        # The model computes its own losses and metrics (see the class
+        # docstring): a loss or metric given here would never be used.
+        for name, value in (
+            ("loss", loss),
+            ("metrics", metrics),
+            ("loss_weights", kwargs.get("loss_weights")),
+            ("weighted_metrics", kwargs.get("weighted_metrics")),
+        ):
+            if value is not None and not (
+                isinstance(value, list | tuple | dict) and not value
+            ):
+                raise ValueError(
+                    f"RandomLabelModel computes its own losses and metrics, so "
+                    f"compile() takes no `{name}`: it trains on L_class + "
+                    "reg_lambda * L_reg (extractor and class head) and L_rand "
+                    "(heads), and logs loss, class_loss, random_label_loss, "
+                    "reg_loss, accuracy and random_label_accuracy. Pass only the "
+                    f"optimizer (and Keras options such as jit_compile). "
+                    f"Received: {name}={value!r}"
+                )
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        # What Keras does on loading, which it skips for a model whose
+        # `compile` is its own: compile, then build the optimizer's state so
+        # that the saved state can be loaded into it.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(sum(self._trained_variables(), []))
+
+    # One line for bad data found in the graph (an out-of-range label, a NaN
+    # input), not TensorFlow's "Graph execution error" and trace.
+    def fit(self, *args, **kwargs):
+        with _data_errors_in_one_line():
+            return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        with _data_errors_in_one_line():
+            return super().evaluate(*args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        with _data_errors_in_one_line():
+            return super().train_on_batch(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        with _data_errors_in_one_line():
+            return super().test_on_batch(*args, **kwargs)
+
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Called by `fit`, `evaluate`, `train_on_batch` and `test_on_batch`
         # with the data, before the optimizer is built. Keras builds a model
@@ -733,8 +783,10 @@ class RandomLabelModel(keras.Model):
             raise ValueError(
                 "RandomLabelModel expects targets {'label': y, 'random_label': rho}; "
                 "wrap the dataset with keras_rlr.data.with_random_labels. "
-                f"Received: y={y}"
+                f"Received: y={_describe(y)}"
             )
+        for key in ("label", "random_label"):
+            _check_label_spec(key, y[key])
         labels = tf.reshape(tf.cast(y["label"], tf.int32), [-1])
         random_labels = tf.reshape(tf.cast(y["random_label"], tf.int32), [-1])
         # One-hot and gather would silently zero an out-of-range label.
@@ -889,6 +941,58 @@ BAD_DATA = "bad input data"
 # model -> its traced `reset_metrics`; kept off the model, where a tf.function
 # attribute would be tracked (and exported) as part of it.
 _METRIC_RESETS = weakref.WeakKeyDictionary()
+
+
+def _describe(y):
+    """`y` for an error message: a tensor by its shape and dtype."""
+    if isinstance(y, dict):
+        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in y.items()) + "}"
+    if hasattr(y, "shape") and hasattr(y, "dtype"):
+        return f"a tensor of dtype {y.dtype.name} and shape {tuple(y.shape)}"
+    return repr(y)
+
+
+def _check_label_spec(key, labels):
+    """Refuses, while the step is traced, labels that are not integer class
+    ids of shape `(batch,)` or `(batch, 1)`: one-hot labels would broadcast
+    into a shape error, float labels would be truncated."""
+    fix = (
+        f"y['{key}'] must hold integer class ids of shape (batch,) or (batch, 1); "
+        "keras_rlr.data.with_random_labels makes such targets from (image, "
+        "label) pairs."
+    )
+    shape = labels.shape
+    if shape.rank == 2 and shape[1] != 1:
+        raise ValueError(
+            f"RandomLabelModel got one-hot (or multi-column) labels: {fix} For "
+            f"one-hot labels, take tf.argmax(label, -1) first. Received: "
+            f"y['{key}'].shape={tuple(shape)}"
+        )
+    if shape.rank not in (1, 2):
+        raise ValueError(
+            f"RandomLabelModel got labels of rank {shape.rank}: {fix} Received: "
+            f"y['{key}'].shape={tuple(shape)}"
+        )
+    if not (labels.dtype.is_integer or labels.dtype.is_bool):
+        raise ValueError(
+            f"RandomLabelModel got {labels.dtype.name} labels, which would be "
+            f"truncated: {fix} Received: y['{key}'].dtype={labels.dtype.name}"
+        )
+
+
+@contextlib.contextmanager
+def _data_errors_in_one_line():
+    """Re-raises a failed in-graph data check (`BAD_DATA`) as the same
+    `InvalidArgumentError` holding only the check's message."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        lines = [line for line in error.message.splitlines() if BAD_DATA in line]
+        if not lines:
+            raise
+        # "assertion failed: [<message>]" -> "<message>"
+        message = lines[0][lines[0].index(BAD_DATA) :].rstrip().rstrip("]")
+        raise tf.errors.InvalidArgumentError(None, None, message) from None
 
 
 def _compute_in_float32(head):
