@@ -1,10 +1,11 @@
 """Export a trained `RandomLabelModel` as a TF SavedModel for serving."""
 
 import contextlib
+import logging
 
 import keras
 import tensorflow as tf
-from absl import logging
+from absl import logging as absl_logging
 
 SERVING_ENDPOINT = "serve"  # also the `serving_default` signature
 RANDOM_LABEL_ENDPOINT = "random_label_logits"
@@ -75,19 +76,25 @@ def export_saved_model(model, path, image_shape=None):
     archive.add_endpoint(
         RANDOM_LABEL_ENDPOINT, random_label_logits, input_signature=[spec]
     )
-    with _quiet_absl():
+    with _quiet_tensorflow_info():
         archive.write_out(path, verbose=False)
     return path
 
 
 @contextlib.contextmanager
-def _quiet_absl():
-    """TensorFlow's SavedModel writer logs each step at INFO through absl
-    ("Assets written to ...", fingerprints); a library call prints nothing
-    unless the caller asked for INFO (`absl.logging.set_verbosity`)."""
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity(min(verbosity, logging.WARNING))
+def _quiet_tensorflow_info():
+    """TensorFlow's SavedModel writer logs each step at INFO ("Assets written
+    to ...", fingerprints, renamed inputs), some through absl (whose INFO
+    `absl.app` turns on), some through the `tensorflow` logger (which a root
+    logger at INFO prints). A library call prints none of it, unless the
+    `tensorflow` logger's own level asks for INFO."""
+    logger = tf.get_logger()
+    level, verbosity = logger.level, absl_logging.get_verbosity()
+    if level == logging.NOTSET or level > logging.INFO:
+        logger.setLevel(max(level, logging.WARNING))
+        absl_logging.set_verbosity(min(verbosity, absl_logging.WARNING))
     try:
         yield
     finally:
-        logging.set_verbosity(verbosity)
+        logger.setLevel(level)
+        absl_logging.set_verbosity(verbosity)

@@ -425,7 +425,7 @@ class RandomLabelModel(keras.Model):
     def _head_inputs(self, features):
         """`(class head input, random heads input)`: the extractor's features,
         pooled by `feature_pooling` for a default head when of rank > 2."""
-        if len(features.shape) == 2:
+        if len(features.shape) == 2 or all(self._given_heads):
             return features, features
         pooled = self.pooling(features)
         return tuple(features if given else pooled for given in self._given_heads)
@@ -776,8 +776,11 @@ class RandomLabelModel(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if sample_weight is not None:
             raise ValueError(
-                "RandomLabelModel does not support sample weights. Pass data as "
-                "(image, {'label': y, 'random_label': rho})."
+                "RandomLabelModel does not support sample weights (a third "
+                "element of each batch, or fit(sample_weight=...)). Pass data as "
+                "(image, {'label': y, 'random_label': rho}), as "
+                "keras_rlr.data.with_random_labels makes it. Received: "
+                f"sample_weight={_describe(sample_weight)}"
             )
         if not isinstance(y, dict) or {"label", "random_label"} - set(y):
             raise ValueError(

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import logging
 
 import keras_rlr
 from keras_rlr.export import export_saved_model
@@ -90,3 +91,37 @@ def test_unbuilt_model_needs_an_image_shape(tmp_path):
     export_saved_model(model, str(tmp_path / "y"), image_shape=(2, 2, 1))
     served = tf.saved_model.load(str(tmp_path / "y"))
     assert served.serve(tf.zeros((3, 2, 2, 1)))["logits"].shape == (3, 3)
+
+
+def test_a_text_model_serves_int32_tokens(tmp_path):
+    tokens = keras.Input((5,), dtype="int32")
+    h = keras.layers.Embedding(9, 4, mask_zero=True)(tokens)
+    extractor = keras.Model(tokens, keras.layers.LSTM(3, return_sequences=True)(h))
+    model = keras_rlr.RandomLabelModel(extractor, 3, 2)
+    x = np.array([[1, 2, 3, 0, 0], [4, 5, 6, 7, 8]], np.int32)
+    path = str(tmp_path / "text")
+    export_saved_model(model, path)
+    served = tf.saved_model.load(path)
+    spec = served.signatures["serving_default"].structured_input_signature[1]
+    assert {name: s.dtype for name, s in spec.items()} == {"inputs": tf.int32}
+    assert spec["inputs"].shape.as_list() == [None, 5]
+    np.testing.assert_allclose(
+        served.serve(tf.constant(x))["logits"], model(x), atol=1e-6
+    )
+
+
+def test_export_logs_nothing_at_info(tmp_path, caplog):
+    # absl's INFO is on under `absl.app` (train.py): the SavedModel writer
+    # would log each step ("Assets written to ...", fingerprints).
+    model = keras_rlr.RandomLabelModel(
+        keras_rlr.backbones.small_cnn(width=4, feature_dim=16), 10, 4
+    )
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.INFO)
+    try:
+        with caplog.at_level("INFO"):
+            export_saved_model(model, str(tmp_path / "saved"))
+        assert logging.get_verbosity() == logging.INFO  # restored
+    finally:
+        logging.set_verbosity(verbosity)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "INFO"] == []

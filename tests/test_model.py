@@ -614,3 +614,13 @@ def test_compile_refuses_a_loss_or_metric_it_would_not_use(kwargs, name):
     ):
         model.compile(optimizer="sgd", **kwargs)
     model.compile(optimizer="sgd", metrics=[], jit_compile=False)  # nothing given
+
+
+def test_sample_weights_are_refused_naming_them():
+    model = compiled_dense_model()
+    x, y = batch()
+    with pytest.raises(
+        ValueError,
+        match=r"sample weights.*with_random_labels.*Received: sample_weight=",
+    ):
+        model.fit(x, y, sample_weight=np.ones(len(x)), epochs=1, verbose=0)
