@@ -57,17 +57,30 @@ def from_classifier():
     )
 
 
-@pytest.mark.parametrize("make", [default_heads, given_heads, from_classifier])
+def token_features():
+    """Default heads on masked tokens `(B, T, D)`, pooled in float32."""
+    tokens = keras.Input((5,), dtype="int32")
+    h = keras.layers.Embedding(7, 4, mask_zero=True)(tokens)
+    h = keras.layers.Dense(4, activation="tanh")(h)
+    return keras_rlr.RandomLabelModel(keras.Model(tokens, h), C, R, reg_lambda=0.5)
+
+
+@pytest.mark.parametrize(
+    "make", [default_heads, given_heads, from_classifier, token_features]
+)
 def test_heads_logits_and_softmax_are_float32_and_a_step_trains(policy, make):
     model = make()
     rng = np.random.default_rng(0)
-    x = rng.uniform(size=(8, 6, 6, 1)).astype(np.float32)
+    if make is token_features:
+        x = rng.integers(0, 7, size=(8, 5)).astype(np.int32)
+    else:
+        x = rng.uniform(size=(8, 6, 6, 1)).astype(np.float32)
     y = {"label": rng.integers(0, C, 8), "random_label": rng.integers(0, R, 8)}
     # The extractor runs in the policy's precision: the heads cast it up.
     assert model.feature_extractor(x).dtype.name in ("float16", "bfloat16")
     assert model(x).dtype.name == "float32"
     assert model.random_label_logits(x).dtype.name == "float32"
-    heads = [model.class_head, model.random_heads, *model.probes]
+    heads = [model.class_head, model.random_heads, model.pooling, *model.probes]
     for head in heads:
         for layer in head._flatten_layers(include_self=True):
             assert layer.compute_dtype == "float32", (policy, layer.name)
