@@ -1,19 +1,21 @@
 """`RandomLabelModel`: a classifier with random-label prediction heads.
 
-One class, long (about 740 lines, half of them docstrings that spell out the
+One class, long (about 990 lines, half of them docstrings that spell out the
 gradient routing) because its train step holds three routed objectives and the
 observer probes, which must share its one forward pass and its one
-`optimizer.apply`; splitting an existing classifier for `from_classifier` lives
-in `keras_rlr.classifier_split`, the losses in `keras_rlr.losses`.
+`optimizer.apply`, and because it builds from the first batch any extractor
+Keras can train; splitting an existing classifier for `from_classifier` lives
+in `keras_rlr.classifier_split`, the losses in `keras_rlr.losses`, the checks
+of the data in `keras_rlr._data_checks`.
 """
 
-import contextlib
 import weakref
 
 import keras
 import tensorflow as tf
 from absl import logging
 
+from keras_rlr import _data_checks as data_checks
 from keras_rlr import classifier_split, losses
 from keras_rlr._arguments import (
     check_arg,
@@ -637,19 +639,19 @@ class RandomLabelModel(keras.Model):
     # One line for bad data found in the graph (an out-of-range label, a NaN
     # input), not TensorFlow's "Graph execution error" and trace.
     def fit(self, *args, **kwargs):
-        with _data_errors_in_one_line():
+        with data_checks.errors_in_one_line():
             return super().fit(*args, **kwargs)
 
     def evaluate(self, *args, **kwargs):
-        with _data_errors_in_one_line():
+        with data_checks.errors_in_one_line():
             return super().evaluate(*args, **kwargs)
 
     def train_on_batch(self, *args, **kwargs):
-        with _data_errors_in_one_line():
+        with data_checks.errors_in_one_line():
             return super().train_on_batch(*args, **kwargs)
 
     def test_on_batch(self, *args, **kwargs):
-        with _data_errors_in_one_line():
+        with data_checks.errors_in_one_line():
             return super().test_on_batch(*args, **kwargs)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
@@ -780,22 +782,24 @@ class RandomLabelModel(keras.Model):
                 "element of each batch, or fit(sample_weight=...)). Pass data as "
                 "(image, {'label': y, 'random_label': rho}), as "
                 "keras_rlr.data.with_random_labels makes it. Received: "
-                f"sample_weight={_describe(sample_weight)}"
+                f"sample_weight={data_checks.describe(sample_weight)}"
             )
         if not isinstance(y, dict) or {"label", "random_label"} - set(y):
             raise ValueError(
                 "RandomLabelModel expects targets {'label': y, 'random_label': rho}; "
                 "wrap the dataset with keras_rlr.data.with_random_labels. "
-                f"Received: y={_describe(y)}"
+                f"Received: y={data_checks.describe(y)}"
             )
         for key in ("label", "random_label"):
-            _check_label_spec(key, y[key])
+            data_checks.check_label_spec(key, y[key])
         labels = tf.reshape(tf.cast(y["label"], tf.int32), [-1])
         random_labels = tf.reshape(tf.cast(y["random_label"], tf.int32), [-1])
         # One-hot and gather would silently zero an out-of-range label.
         checks = [
-            _range_check(labels, self.num_classes, "class label", "num_classes"),
-            _range_check(
+            data_checks.range_check(
+                labels, self.num_classes, "class label", "num_classes"
+            ),
+            data_checks.range_check(
                 random_labels,
                 self.num_random_labels,
                 "random label",
@@ -805,7 +809,7 @@ class RandomLabelModel(keras.Model):
         if isinstance(x, tf.Tensor) and x.dtype.is_floating:
             # One pass over the input batch: a NaN or Inf pixel would poison
             # every weight without a word.
-            checks.append(_finite_check(x))
+            checks.append(data_checks.finite_check(x))
         with tf.control_dependencies(checks):
             return tf.identity(x), tf.identity(labels), tf.identity(random_labels)
 
@@ -937,65 +941,13 @@ class RandomLabelModel(keras.Model):
         return cls(**config)
 
 
-# Starts the message of every in-graph check of the data: `train.py` turns
-# such a failure into one line.
-BAD_DATA = "bad input data"
+# Starts the message of every in-graph check of the data (`train.py` turns
+# such a failure into one line); defined with the checks.
+BAD_DATA = data_checks.BAD_DATA
 
 # model -> its traced `reset_metrics`; kept off the model, where a tf.function
 # attribute would be tracked (and exported) as part of it.
 _METRIC_RESETS = weakref.WeakKeyDictionary()
-
-
-def _describe(y):
-    """`y` for an error message: a tensor by its shape and dtype."""
-    if isinstance(y, dict):
-        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in y.items()) + "}"
-    if hasattr(y, "shape") and hasattr(y, "dtype"):
-        return f"a tensor of dtype {y.dtype.name} and shape {tuple(y.shape)}"
-    return repr(y)
-
-
-def _check_label_spec(key, labels):
-    """Refuses, while the step is traced, labels that are not integer class
-    ids of shape `(batch,)` or `(batch, 1)`: one-hot labels would broadcast
-    into a shape error, float labels would be truncated."""
-    fix = (
-        f"y['{key}'] must hold integer class ids of shape (batch,) or (batch, 1); "
-        "keras_rlr.data.with_random_labels makes such targets from (image, "
-        "label) pairs."
-    )
-    shape = labels.shape
-    if shape.rank == 2 and shape[1] != 1:
-        raise ValueError(
-            f"RandomLabelModel got one-hot (or multi-column) labels: {fix} For "
-            f"one-hot labels, take tf.argmax(label, -1) first. Received: "
-            f"y['{key}'].shape={tuple(shape)}"
-        )
-    if shape.rank not in (1, 2):
-        raise ValueError(
-            f"RandomLabelModel got labels of rank {shape.rank}: {fix} Received: "
-            f"y['{key}'].shape={tuple(shape)}"
-        )
-    if not (labels.dtype.is_integer or labels.dtype.is_bool):
-        raise ValueError(
-            f"RandomLabelModel got {labels.dtype.name} labels, which would be "
-            f"truncated: {fix} Received: y['{key}'].dtype={labels.dtype.name}"
-        )
-
-
-@contextlib.contextmanager
-def _data_errors_in_one_line():
-    """Re-raises a failed in-graph data check (`BAD_DATA`) as the same
-    `InvalidArgumentError` holding only the check's message."""
-    try:
-        yield
-    except tf.errors.InvalidArgumentError as error:
-        lines = [line for line in error.message.splitlines() if BAD_DATA in line]
-        if not lines:
-            raise
-        # "assertion failed: [<message>]" -> "<message>"
-        message = lines[0][lines[0].index(BAD_DATA) :].rstrip().rstrip("]")
-        raise tf.errors.InvalidArgumentError(None, None, message) from None
 
 
 def _compute_in_float32(head):
@@ -1037,33 +989,3 @@ def _accumulate(mean, total, count):
     """
     mean.total.value.assign_add(total)
     mean.count.value.assign_add(count)
-
-
-def _finite_check(x):
-    """An assertion that `x` holds no NaN or Inf: one vectorized `IsFinite`
-    and one reduction (`tf.debugging.assert_all_finite`'s `CheckNumerics`
-    scans element by element: 3.5x as long for a CIFAR batch of 128)."""
-    return tf.debugging.Assert(
-        tf.reduce_all(tf.math.is_finite(x)),
-        [
-            f"{BAD_DATA}: an input value is NaN or Inf. Clean the inputs "
-            "(e.g. np.nan_to_num) or drop those examples"
-        ],
-    )
-
-
-def _range_check(values, upper, what, bound_name):
-    """An assertion that every value lies in `[0, upper)`, naming the bound.
-
-    One comparison as unsigned integers (a negative value wraps above any
-    bound) and one `Assert`: `tf.debugging.assert_less` and friends build a
-    dozen ops each, paid on every step of a small model.
-    """
-    in_range = tf.reduce_all(tf.cast(values, tf.uint32) < upper)
-    return tf.debugging.Assert(
-        in_range,
-        [
-            f"{BAD_DATA}: a {what} in the data is negative or >= {bound_name}="
-            f"{upper}: {what}s must lie in [0, {bound_name})"
-        ],
-    )
