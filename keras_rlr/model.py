@@ -605,14 +605,22 @@ class RandomLabelModel(keras.Model):
                 self.optimizer.build(sum(self._trained_variables(), []))
         return super().make_train_function(force)
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        **kwargs,
+    ):
         # The model computes its own losses and metrics (see the class
         # docstring): a loss or metric given here would never be used.
         for name, value in (
             ("loss", loss),
+            ("loss_weights", loss_weights),
             ("metrics", metrics),
-            ("loss_weights", kwargs.get("loss_weights")),
-            ("weighted_metrics", kwargs.get("weighted_metrics")),
+            ("weighted_metrics", weighted_metrics),
         ):
             if value is not None and not (
                 isinstance(value, list | tuple | dict) and not value

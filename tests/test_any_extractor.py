@@ -258,3 +258,20 @@ def test_after_from_classifier_the_trained_classifier_is_model_classifier():
     np.testing.assert_allclose(model.classifier().predict(x, verbose=0), expected)
     # The object passed in pairs the trained extractor with its untrained tail.
     assert not np.allclose(original.predict(x, verbose=0), expected, atol=1e-3)
+
+
+def test_class_token_pooling_reads_the_first_token():
+    model = keras_rlr.RandomLabelModel(
+        text_transformer(), C, R, feature_pooling="class_token"
+    )
+    x, _ = data("tokens")
+    first = model.feature_extractor(x).numpy()[:, 0].astype(np.float64)
+    kernel, bias = (w.numpy().astype(np.float64) for w in model.class_head.weights)
+    np.testing.assert_allclose(model(x), first @ kernel + bias, atol=1e-5)
+    heads = model.random_label_logits(x)
+    np.testing.assert_allclose(heads, model.random_heads(first.astype(np.float32)))
+    config = model.get_config()
+    assert config["feature_pooling"] == "class_token"
+    assert keras_rlr.RandomLabelModel.from_config(config).feature_pooling == (
+        "class_token"
+    )
