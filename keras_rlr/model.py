@@ -9,6 +9,7 @@ in `keras_rlr.classifier_split`, the losses in `keras_rlr.losses`, the checks
 of the data in `keras_rlr._data_checks`.
 """
 
+import re
 import weakref
 
 import keras
@@ -359,7 +360,18 @@ class RandomLabelModel(keras.Model):
         # extractor Keras can call (lazily built, Sequential without `Input`,
         # subclassed without `compute_output_shape`) and gives its features.
         inputs = keras.KerasTensor(tuple(input_shape), dtype=self.input_dtype)
-        feature_shape = tuple(self.feature_extractor(inputs, training=False).shape)
+        try:
+            features = self.feature_extractor(inputs, training=False)
+        except Exception as error:
+            raise ValueError(
+                f"The feature extractor ({type(self.feature_extractor).__name__} "
+                f"{self.feature_extractor.name!r}) cannot run on inputs of shape "
+                f"{tuple(input_shape)} and dtype {self.input_dtype}, which is how "
+                "the model builds it: check the input shape and dtype, or that "
+                "its call() runs on a symbolic batch (as keras.Model.fit "
+                f"needs). Received: {type(error).__name__}: {_cause(error)}"
+            ) from None
+        feature_shape = tuple(features.shape)
         pooled_shape = self._check_feature_shape(feature_shape)
         for head, given in zip(
             (self.class_head, self.random_heads), self._given_heads, strict=True
@@ -956,6 +968,17 @@ BAD_DATA = data_checks.BAD_DATA
 # model -> its traced `reset_metrics`; kept off the model, where a tf.function
 # attribute would be tracked (and exported) as part of it.
 _METRIC_RESETS = weakref.WeakKeyDictionary()
+
+
+def _cause(error):
+    """The first line of `error` that says what went wrong: Keras wraps a
+    layer's error in "Exception encountered when calling ..." and ANSI bold."""
+    lines = [
+        re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(error).splitlines()
+    ]
+    lines = [line for line in lines if line]
+    told = [line for line in lines if not line.startswith("Exception encountered")]
+    return (told or lines or [""])[0]
 
 
 def _compute_in_float32(head):

@@ -275,3 +275,20 @@ def test_class_token_pooling_reads_the_first_token():
     assert keras_rlr.RandomLabelModel.from_config(config).feature_pooling == (
         "class_token"
     )
+
+
+def test_an_extractor_that_cannot_run_on_the_inputs_is_named():
+    extractor = keras.Sequential(
+        [keras.layers.Reshape((4,)), keras.layers.Dense(3)], name="tower"
+    )
+    model = keras_rlr.RandomLabelModel(extractor, C, R)
+    model.compile(optimizer="sgd")
+    x, y = data("float")  # 5 features each: not 4
+    with pytest.raises(
+        ValueError,
+        match=r"\(Sequential 'tower'\) cannot run on inputs of shape \(None, 5\) "
+        r"and dtype float32.*Received: ValueError: The total size of the tensor "
+        r"must be unchanged",
+    ) as error:
+        model.fit(x, y, verbose=0)
+    assert "\n" not in str(error.value)
