@@ -419,7 +419,7 @@ class RandomLabelModel(keras.Model):
                     f"{name} to the default. Received: feature shape="
                     f"{feature_shape}"
                 )
-        if not all(self._given_heads) and self.feature_pooling is None:
+        if self._pools() and self.feature_pooling is None:
             raise ValueError(
                 "The default heads read flat features (batch, D), but the "
                 f"feature extractor returns {feature_shape}. Pass "
@@ -427,7 +427,11 @@ class RandomLabelModel(keras.Model):
                 "D)), or end the extractor with a pooling layer. Received: "
                 "feature_pooling=None"
             )
-        if self.feature_pooling == "class_token" and len(feature_shape) != 3:
+        if (
+            self._pools()
+            and self.feature_pooling == "class_token"
+            and len(feature_shape) != 3
+        ):
             raise ValueError(
                 "feature_pooling='class_token' takes the first token of "
                 "(batch, tokens, D) features, but the feature extractor returns "
@@ -436,10 +440,17 @@ class RandomLabelModel(keras.Model):
             )
         return (feature_shape[0], feature_shape[-1])
 
+    def _pools(self):
+        """Whether a default head reads pooled features of rank > 2 (a
+        single-output model has no class head)."""
+        return not self._given_heads[1] or not (
+            self._given_heads[0] or self.single_output
+        )
+
     def _head_inputs(self, features):
         """`(class head input, random heads input)`: the extractor's features,
         pooled by `feature_pooling` for a default head when of rank > 2."""
-        if len(features.shape) == 2 or all(self._given_heads):
+        if len(features.shape) == 2 or not self._pools():
             return features, features
         pooled = self.pooling(features)
         return tuple(features if given else pooled for given in self._given_heads)

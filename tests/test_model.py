@@ -624,3 +624,26 @@ def test_sample_weights_are_refused_naming_them():
         match=r"sample weights.*with_random_labels.*Received: sample_weight=",
     ):
         model.fit(x, y, sample_weight=np.ones(len(x)), epochs=1, verbose=0)
+
+
+def test_given_heads_read_a_feature_map_as_it_is_even_without_pooling():
+    # A single-output model whose given heads flatten the map themselves: no
+    # default head reads the features, so feature_pooling=None refuses nothing.
+    heads = keras.Sequential(
+        [
+            keras.layers.Flatten(),
+            keras.layers.Dense(C * R),
+            keras.layers.Reshape((C, R)),
+        ]
+    )
+    model = keras_rlr.RandomLabelModel(
+        conv_map_extractor(),
+        num_classes=C,
+        num_random_labels=R,
+        single_output=True,
+        feature_pooling=None,
+        random_heads=heads,
+    )
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 1)).astype(np.float32)
+    features = model.feature_extractor(x)
+    np.testing.assert_allclose(model.random_label_logits(x), heads(features))
