@@ -1,7 +1,13 @@
-"""The fused random-label heads: one dense head per class, one matrix product."""
+"""The fused random-label heads (one dense head per class, one matrix
+product) and the pooling that brings token or spatial features to them."""
 
 import keras
 from keras import ops
+
+from keras_rlr._arguments import check_arg
+
+# `FeaturePooling` modes; `None` (no pooling) is the model's own setting.
+POOLING_MODES = ("mean", "class_token")
 
 
 @keras.saving.register_keras_serializable(package="keras_rlr")
@@ -78,3 +84,70 @@ class RandomLabelHeads(keras.layers.Layer):
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
         }
+
+
+@keras.saving.register_keras_serializable(package="keras_rlr")
+class FeaturePooling(keras.layers.Layer):
+    """Pools token or spatial features to one vector per example.
+
+    Dense heads read flat features `(batch, D)`. A transformer returns tokens
+    `(batch, T, D)`, a convolutional network a map `(batch, H, W, D)`; this
+    layer states the rule that flattens them:
+
+    - `"mean"`: the mean over every position (all axes between the batch and
+      the last). With a Keras mask (e.g. from `Embedding(mask_zero=True)`,
+      carried through an LSTM or attention), the mean over the valid
+      positions only; an example with none gives zeros.
+    - `"class_token"`: the first token, `features[:, 0]` (ViT, BERT), for
+      `(batch, T, D)` features only.
+
+    Flat features `(batch, D)` pass through unchanged.
+
+    Args:
+        mode: `"mean"` or `"class_token"`.
+        **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    >>> pool = FeaturePooling("mean")
+    >>> pool(keras.ops.ones((2, 5, 8))).shape
+    (2, 8)
+    """
+
+    def __init__(self, mode="mean", **kwargs):
+        super().__init__(**kwargs)
+        check_arg("mode", mode, mode in POOLING_MODES, f"one of {POOLING_MODES}")
+        self.mode = mode
+        self.supports_masking = True  # reads the mask; its output has none
+        self.built = True  # no weights
+
+    def call(self, features, mask=None):
+        rank = len(features.shape)
+        if rank == 2:
+            return features
+        if self.mode == "class_token":
+            if rank != 3:
+                raise ValueError(
+                    'FeaturePooling("class_token") takes the first token of '
+                    "(batch, tokens, D) features; for a spatial map use "
+                    f'"mean". Received: features.shape={features.shape}'
+                )
+            return features[:, 0]
+        axes = tuple(range(1, rank - 1))
+        if mask is None:
+            return ops.mean(features, axis=axes)
+        weights = ops.cast(mask, features.dtype)
+        if len(weights.shape) == rank - 1:
+            weights = ops.expand_dims(weights, -1)
+        total = ops.sum(features * weights, axis=axes)
+        count = ops.sum(weights, axis=axes)
+        return total / ops.maximum(count, ops.ones_like(count))
+
+    def compute_mask(self, features, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}

@@ -1,25 +1,29 @@
 """`RandomLabelModel`: a classifier with random-label prediction heads.
 
-One class, long (about 740 lines, half of them docstrings that spell out the
+One class, long (about 990 lines, half of them docstrings that spell out the
 gradient routing) because its train step holds three routed objectives and the
 observer probes, which must share its one forward pass and its one
-`optimizer.apply`; splitting an existing classifier for `from_classifier` lives
-in `keras_rlr.classifier_split`, the losses in `keras_rlr.losses`.
+`optimizer.apply`, and because it builds from the first batch any extractor
+Keras can train; splitting an existing classifier for `from_classifier` lives
+in `keras_rlr.classifier_split`, the losses in `keras_rlr.losses`, the checks
+of the data in `keras_rlr._data_checks`.
 """
 
+import re
 import weakref
 
 import keras
 import tensorflow as tf
 from absl import logging
 
+from keras_rlr import _data_checks as data_checks
 from keras_rlr import classifier_split, losses
 from keras_rlr._arguments import (
     check_arg,
     check_num_random_labels,
     weight_decay_regularizer,
 )
-from keras_rlr.heads import RandomLabelHeads
+from keras_rlr.heads import POOLING_MODES, FeaturePooling, RandomLabelHeads
 
 
 @keras.saving.register_keras_serializable(package="keras_rlr")
@@ -45,7 +49,12 @@ class RandomLabelModel(keras.Model):
     it would without them.
 
     `model(x)` returns the class logits. `model.random_label_logits(x)` returns
-    the heads' logits, `(batch, C, R)`.
+    the heads' logits, `(batch, C, R)`. `model.classifier()` returns the
+    trained classifier alone (extractor and class head) as one Keras model.
+
+    Under mixed precision (`mixed_float16`, `mixed_bfloat16`) the heads
+    compute in float32, given or default, `from_classifier`'s copies and probes
+    included: their logits, and every softmax over them, are float32.
 
     The heads can sit at any depth (docs/method.md, "Split point"): pass the
     network's own last layers as `class_head` and `C` fused fresh copies of them
@@ -66,8 +75,12 @@ class RandomLabelModel(keras.Model):
     in `loss`, which stays comparable with and without probes).
 
     Args:
-        feature_extractor: a Keras model or layer mapping images to flat features
-            `(batch, D)`.
+        feature_extractor: any Keras model or layer mapping inputs to features:
+            functional, `Sequential` (with or without an `Input`), subclassed or
+            lazily built (built from the first batch `fit` sees, or from
+            `model.build(input_shape)`). Features may be flat `(batch, D)`,
+            tokens `(batch, T, D)` or a map `(batch, H, W, D)`; see
+            `feature_pooling`.
         num_classes: `C`.
         num_random_labels: `R` (at least 2); chance accuracy is `1 / R`.
         reg_lambda: weight of `L_reg` in the extractor's objective (>= 0).
@@ -78,10 +91,9 @@ class RandomLabelModel(keras.Model):
             The random heads are never decayed: they are the measuring
             instrument.
         class_head: a layer or model from features to `C` class logits
-            (default: `Dense(C)` in float32).
+            (default: `Dense(C)`).
         random_heads: a layer from features to `(batch, C, R)` logits
-            (default: `RandomLabelHeads(C, R)` in float32, which needs flat
-            features).
+            (default: `RandomLabelHeads(C, R)`).
         single_output: no class head; classes are predicted by the summed
             joint probabilities of the heads (paper A.5).
         probe_extractor: with `probes`, a functional model from images to
@@ -101,6 +113,14 @@ class RandomLabelModel(keras.Model):
             it into the network, which trains exactly as without it. Each logs
             `random_label_loss_<name>` and `random_label_accuracy_<name>`
             (not part of `loss`).
+        feature_pooling: how features of rank > 2 become the flat features the
+            default heads read (`keras_rlr.heads.FeaturePooling`): `"mean"`
+            (default; over all positions, or the valid ones under a Keras
+            mask), `"class_token"` (`features[:, 0]` of `(batch, T, D)`), or
+            `None` (the default heads then refuse features of rank > 2).
+            Given heads (`class_head`, `random_heads`, `from_classifier`'s
+            copies) read the extractor's output as it is. Flat features are
+            never touched.
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
     Example:
@@ -130,6 +150,7 @@ class RandomLabelModel(keras.Model):
         probe_extractor=None,
         probes=None,
         probe_class_head=None,
+        feature_pooling="mean",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -162,6 +183,12 @@ class RandomLabelModel(keras.Model):
             "label_smoothing", label_smoothing, 0 <= label_smoothing < 1, "in [0, 1)"
         )
         check_arg("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
+        check_arg(
+            "feature_pooling",
+            feature_pooling,
+            feature_pooling is None or feature_pooling in POOLING_MODES,
+            f"one of {POOLING_MODES} or None",
+        )
         if single_output:
             for name, value in (
                 ("class_head", class_head),
@@ -190,6 +217,7 @@ class RandomLabelModel(keras.Model):
         self.label_smoothing = float(label_smoothing)
         self.weight_decay = float(weight_decay)
         self.single_output = bool(single_output)
+        self.feature_pooling = feature_pooling
         # The last layers and every softmax stay in float32 under mixed precision.
         # Defaults are rebuilt from the arguments on loading, not serialized.
         self._given_heads = (class_head is not None, random_heads is not None)
@@ -210,6 +238,15 @@ class RandomLabelModel(keras.Model):
         self.probe_class_head = probe_class_head
         self.probe_names = tuple(probes or {})
         self.probes = list((probes or {}).values())
+        for head in (class_head, random_heads, probe_class_head, *self.probes):
+            _compute_in_float32(head)
+        # What the default heads read from features of rank > 2.
+        self.pooling = FeaturePooling(
+            feature_pooling or "mean", dtype="float32", name="feature_pooling"
+        )
+        # The dtype of the inputs (int32 tokens, float32 images), known from
+        # a functional extractor, the first batch, or the saved build config.
+        self._input_dtype = None
         self.probe_loss_trackers = [
             keras.metrics.Mean(name=f"random_label_loss_{n}") for n in self.probe_names
         ]
@@ -226,7 +263,9 @@ class RandomLabelModel(keras.Model):
             name="random_label_accuracy"
         )
         # A functional extractor knows its input: build now, so that weights,
-        # `summary()` and saving are complete before the first batch.
+        # `summary()` and saving are complete before the first batch. Any
+        # other extractor is built from the first batch (`fit`, `evaluate`,
+        # `train_on_batch`, a call) or by `model.build(input_shape)`.
         input_shape = getattr(feature_extractor, "input_shape", None)
         if isinstance(input_shape, tuple) and feature_extractor.built:
             self.build(input_shape)
@@ -317,21 +356,29 @@ class RandomLabelModel(keras.Model):
     def build(self, input_shape):
         # Build every part here, not lazily in `call`: the heads never run in
         # `call`, and the optimizer and `.keras` loading only see built weights.
-        if not self.feature_extractor.built:
-            self.feature_extractor.build(input_shape)
-        feature_shape = self.feature_extractor.compute_output_shape(input_shape)
-        flat_heads = isinstance(self.random_heads, RandomLabelHeads) or isinstance(
-            self.class_head, keras.layers.Dense
-        )
-        if flat_heads and len(feature_shape) != 2:
+        # The extractor runs once on a symbolic batch: that builds any
+        # extractor Keras can call (lazily built, Sequential without `Input`,
+        # subclassed without `compute_output_shape`) and gives its features.
+        inputs = keras.KerasTensor(tuple(input_shape), dtype=self.input_dtype)
+        try:
+            features = self.feature_extractor(inputs, training=False)
+        except Exception as error:
             raise ValueError(
-                "The feature extractor must return flat features (batch, D); add a "
-                "pooling or Flatten layer at its end. "
-                f"Received: feature shape={feature_shape}"
-            )
-        for head in (self.class_head, self.random_heads):
+                f"The feature extractor ({type(self.feature_extractor).__name__} "
+                f"{self.feature_extractor.name!r}) cannot run on inputs of shape "
+                f"{tuple(input_shape)} and dtype {self.input_dtype}, which is how "
+                "the model builds it: check the input shape and dtype, or that "
+                "its call() runs on a symbolic batch (as keras.Model.fit "
+                f"needs). Received: {type(error).__name__}: {_cause(error)}"
+            ) from None
+        feature_shape = tuple(features.shape)
+        pooled_shape = self._check_feature_shape(feature_shape)
+        for head, given in zip(
+            (self.class_head, self.random_heads), self._given_heads, strict=True
+        ):
             if head is not None and not head.built:
-                head.build(feature_shape)
+                head.build(feature_shape if given else pooled_shape)
+                _compute_in_float32(head)  # layers it made in `build`, too
         for probe, tensor in zip(self.probes, self._probe_inputs(), strict=True):
             if not probe.built:
                 probe.build((None, *tensor.shape[1:]))
@@ -343,17 +390,130 @@ class RandomLabelModel(keras.Model):
                 self.name,
             )
 
+    @property
+    def input_dtype(self):
+        """The dtype of the model's inputs: what the first batch or a
+        functional extractor's `Input` says, else float32."""
+        if self._input_dtype is not None:
+            return self._input_dtype
+        inputs = getattr(self.feature_extractor, "inputs", None)
+        if inputs and len(inputs) == 1:
+            return keras.backend.standardize_dtype(inputs[0].dtype)
+        return "float32"
+
+    def _check_feature_shape(self, feature_shape):
+        """The shape the default heads read, after refusing what they cannot."""
+        if len(feature_shape) == 2:
+            return feature_shape
+        for head, given, name in (
+            (self.class_head, self._given_heads[0], "class_head"),
+            (self.random_heads, self._given_heads[1], "random_heads"),
+        ):
+            if given and isinstance(head, (keras.layers.Dense, RandomLabelHeads)):
+                raise ValueError(
+                    f"The given {name} ({type(head).__name__}) reads flat features "
+                    "(batch, D), but the feature extractor returns "
+                    f"{feature_shape}; feature_pooling pools for the default "
+                    "heads only. End the extractor with a pooling layer (e.g. "
+                    "keras.layers.GlobalAveragePooling1D/2D), or leave "
+                    f"{name} to the default. Received: feature shape="
+                    f"{feature_shape}"
+                )
+        if self._pools() and self.feature_pooling is None:
+            raise ValueError(
+                "The default heads read flat features (batch, D), but the "
+                f"feature extractor returns {feature_shape}. Pass "
+                "feature_pooling='mean' (or 'class_token' for (batch, tokens, "
+                "D)), or end the extractor with a pooling layer. Received: "
+                "feature_pooling=None"
+            )
+        if (
+            self._pools()
+            and self.feature_pooling == "class_token"
+            and len(feature_shape) != 3
+        ):
+            raise ValueError(
+                "feature_pooling='class_token' takes the first token of "
+                "(batch, tokens, D) features, but the feature extractor returns "
+                f"{feature_shape}. Pass feature_pooling='mean'. Received: "
+                "feature_pooling='class_token'"
+            )
+        return (feature_shape[0], feature_shape[-1])
+
+    def _pools(self):
+        """Whether a default head reads pooled features of rank > 2 (a
+        single-output model has no class head)."""
+        return not self._given_heads[1] or not (
+            self._given_heads[0] or self.single_output
+        )
+
+    def _head_inputs(self, features):
+        """`(class head input, random heads input)`: the extractor's features,
+        pooled by `feature_pooling` for a default head when of rank > 2."""
+        if len(features.shape) == 2 or not self._pools():
+            return features, features
+        pooled = self.pooling(features)
+        return tuple(features if given else pooled for given in self._given_heads)
+
     def call(self, inputs, training=None):
-        features = self.feature_extractor(inputs, training=training)
+        if self._input_dtype is None and hasattr(inputs, "dtype"):
+            self._input_dtype = keras.backend.standardize_dtype(inputs.dtype)
+        class_input, heads_input = self._head_inputs(
+            self.feature_extractor(inputs, training=training)
+        )
         if self.single_output:
             return losses.summed_class_log_probs(
-                self.random_heads(features, training=training)
+                self.random_heads(heads_input, training=training)
             )
-        return self.class_head(features, training=training)
+        return self.class_head(class_input, training=training)
 
     def random_label_logits(self, inputs, training=False):
         """The random-label heads' logits `(batch, C, R)` for `inputs`."""
-        return self.random_heads(self.feature_extractor(inputs, training=training))
+        _, heads_input = self._head_inputs(
+            self.feature_extractor(inputs, training=training)
+        )
+        return self.random_heads(heads_input, training=training)
+
+    def classifier(self, name=None):
+        """The trained classifier alone: the extractor and the class head as
+        one functional Keras model, `inputs -> (batch, C)` class logits.
+
+        It shares this model's layers (the weights are not copied): it
+        predicts as `model(x)` does, saves (`.keras`) and exports
+        (`classifier.export(path)`) as any Keras model, without the random
+        heads or probes. After `from_classifier`, this, not the `classifier`
+        object passed there, is the trained classifier: that object shares
+        the trained extractor but keeps its own untrained tail (the class
+        head is a copy of it).
+
+        Args:
+            name: the model's name (default: `<this model's name>_classifier`).
+
+        Returns:
+            A `keras.Model`.
+        """
+        if self.single_output:
+            raise ValueError(
+                "A single_output=True model has no class head: it predicts "
+                "classes from its random-label heads. Use the model itself "
+                "(model.predict, keras_rlr.export.export_saved_model). "
+                "Received: single_output=True"
+            )
+        input_shape = (self.get_build_config() or {}).get("input_shape")
+        if not self.built or not input_shape:
+            raise ValueError(
+                "The model is not built, so its input is unknown: fit it or call "
+                "model.build(input_shape) first. Received: model.built=False"
+            )
+        inputs = keras.Input(
+            batch_shape=(None, *tuple(input_shape)[1:]), dtype=self.input_dtype
+        )
+        class_input, _ = self._head_inputs(self.feature_extractor(inputs))
+        return keras.Model(
+            inputs,
+            self.class_head(class_input),
+            name=name or f"{self.name}_classifier",
+        )
 
     def _probe_inputs(self):
         # The symbolic tensors the probes read, in their order.
@@ -373,7 +533,8 @@ class RandomLabelModel(keras.Model):
                 self.feature_extractor(inputs, training=training),
                 [],
             )
-        head_logits = self.random_heads(features, training=training)
+        class_input, heads_input = self._head_inputs(features)
+        head_logits = self.random_heads(heads_input, training=training)
         if self.single_output:
             return (
                 losses.summed_class_log_probs(head_logits),
@@ -381,9 +542,13 @@ class RandomLabelModel(keras.Model):
                 probe_features,
             )
         if self.probe_class_head is not None:  # probes inside the class head
-            class_logits, *inner = self.probe_class_head(features, training=training)
+            class_logits, *inner = self.probe_class_head(class_input, training=training)
             return class_logits, head_logits, [*probe_features, *inner]
-        return self.class_head(features, training=training), head_logits, probe_features
+        return (
+            self.class_head(class_input, training=training),
+            head_logits,
+            probe_features,
+        )
 
     # -- Training --------------------------------------------------------------
 
@@ -458,10 +623,85 @@ class RandomLabelModel(keras.Model):
         # trace when no strategy is set, and `tf.function` then traces a
         # function that created variables a second time: the whole training
         # step twice, 0.5 s or more at the start of every CPU-scale run.
-        if self.optimizer is not None and not self.optimizer.built:
+        if self.built and self.optimizer is not None and not self.optimizer.built:
             with self.distribute_strategy.scope():
                 self.optimizer.build(sum(self._trained_variables(), []))
         return super().make_train_function(force)
+
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        **kwargs,
+    ):
+        # The model computes its own losses and metrics (see the class
+        # docstring): a loss or metric given here would never be used.
+        for name, value in (
+            ("loss", loss),
+            ("loss_weights", loss_weights),
+            ("metrics", metrics),
+            ("weighted_metrics", weighted_metrics),
+        ):
+            if value is not None and not (
+                isinstance(value, list | tuple | dict) and not value
+            ):
+                raise ValueError(
+                    f"RandomLabelModel computes its own losses and metrics, so "
+                    f"compile() takes no `{name}`: it trains on L_class + "
+                    "reg_lambda * L_reg (extractor and class head) and L_rand "
+                    "(heads), and logs loss, class_loss, random_label_loss, "
+                    "reg_loss, accuracy and random_label_accuracy. Pass only the "
+                    f"optimizer (and Keras options such as jit_compile). "
+                    f"Received: {name}={value!r}"
+                )
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        # What Keras does on loading, which it skips for a model whose
+        # `compile` is its own: compile, then build the optimizer's state so
+        # that the saved state can be loaded into it.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(sum(self._trained_variables(), []))
+
+    # One line for bad data found in the graph (an out-of-range label, a NaN
+    # input), not TensorFlow's "Graph execution error" and trace.
+    def fit(self, *args, **kwargs):
+        with data_checks.errors_in_one_line():
+            return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        with data_checks.errors_in_one_line():
+            return super().evaluate(*args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        with data_checks.errors_in_one_line():
+            return super().train_on_batch(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        with data_checks.errors_in_one_line():
+            return super().test_on_batch(*args, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Called by `fit`, `evaluate`, `train_on_batch` and `test_on_batch`
+        # with the data, before the optimizer is built. Keras builds a model
+        # here only under a strategy, and otherwise inside the first trace of
+        # the step, after `make_train_function` built the optimizer for the
+        # variables that existed then: an unbuilt extractor is built from the
+        # first batch here, always.
+        if not self.built and self._distribute_strategy is None:
+            if iterator is not None:
+                for _, _, batches in iterator:
+                    data_batch = next(batches)  # `fit` resets the iterator
+                    break
+            x = keras.utils.unpack_x_y_sample_weight(data_batch)[0]
+            if hasattr(x, "shape") and hasattr(x, "dtype"):
+                self._input_dtype = keras.backend.standardize_dtype(x.dtype)
+                self.build((None, *x.shape[1:]))
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def reset_metrics(self):
         # Keras resets metric variables one eager assign at a time, ~70 us each
@@ -569,21 +809,28 @@ class RandomLabelModel(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if sample_weight is not None:
             raise ValueError(
-                "RandomLabelModel does not support sample weights. Pass data as "
-                "(image, {'label': y, 'random_label': rho})."
+                "RandomLabelModel does not support sample weights (a third "
+                "element of each batch, or fit(sample_weight=...)). Pass data as "
+                "(image, {'label': y, 'random_label': rho}), as "
+                "keras_rlr.data.with_random_labels makes it. Received: "
+                f"sample_weight={data_checks.describe(sample_weight)}"
             )
         if not isinstance(y, dict) or {"label", "random_label"} - set(y):
             raise ValueError(
                 "RandomLabelModel expects targets {'label': y, 'random_label': rho}; "
                 "wrap the dataset with keras_rlr.data.with_random_labels. "
-                f"Received: y={y}"
+                f"Received: y={data_checks.describe(y)}"
             )
+        for key in ("label", "random_label"):
+            data_checks.check_label_spec(key, y[key])
         labels = tf.reshape(tf.cast(y["label"], tf.int32), [-1])
         random_labels = tf.reshape(tf.cast(y["random_label"], tf.int32), [-1])
         # One-hot and gather would silently zero an out-of-range label.
         checks = [
-            _range_check(labels, self.num_classes, "class label", "num_classes"),
-            _range_check(
+            data_checks.range_check(
+                labels, self.num_classes, "class label", "num_classes"
+            ),
+            data_checks.range_check(
                 random_labels,
                 self.num_random_labels,
                 "random label",
@@ -593,7 +840,7 @@ class RandomLabelModel(keras.Model):
         if isinstance(x, tf.Tensor) and x.dtype.is_floating:
             # One pass over the input batch: a NaN or Inf pixel would poison
             # every weight without a word.
-            checks.append(_finite_check(x))
+            checks.append(data_checks.finite_check(x))
         with tf.control_dependencies(checks):
             return tf.identity(x), tf.identity(labels), tf.identity(random_labels)
 
@@ -666,8 +913,20 @@ class RandomLabelModel(keras.Model):
             if self._given_heads[1]
             else None,
             "single_output": self.single_output,
+            "feature_pooling": self.feature_pooling,
             **self._probes_config(),
         }
+
+    def get_build_config(self):
+        config = super().get_build_config()
+        if config and "input_shape" in config:
+            config = {**config, "input_dtype": self.input_dtype}
+        return config
+
+    def build_from_config(self, config):
+        config = dict(config or {})
+        self._input_dtype = config.pop("input_dtype", None)
+        super().build_from_config(config)
 
     def _probes_config(self):
         if not self.probes:
@@ -713,13 +972,45 @@ class RandomLabelModel(keras.Model):
         return cls(**config)
 
 
-# Starts the message of every in-graph check of the data: `train.py` turns
-# such a failure into one line.
-BAD_DATA = "bad input data"
+# Starts the message of every in-graph check of the data (`train.py` turns
+# such a failure into one line); defined with the checks.
+BAD_DATA = data_checks.BAD_DATA
 
 # model -> its traced `reset_metrics`; kept off the model, where a tf.function
 # attribute would be tracked (and exported) as part of it.
 _METRIC_RESETS = weakref.WeakKeyDictionary()
+
+
+def _cause(error):
+    """The first line of `error` that says what went wrong: Keras wraps a
+    layer's error in "Exception encountered when calling ..." and ANSI bold."""
+    lines = [
+        re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(error).splitlines()
+    ]
+    lines = [line for line in lines if line]
+    told = [line for line in lines if not line.startswith("Exception encountered")]
+    return (told or lines or [""])[0]
+
+
+def _compute_in_float32(head):
+    """Makes a head compute in float32 under a mixed precision policy.
+
+    A head given to the model (or copied by `from_classifier`) was made under
+    the global policy: under `mixed_float16` its layers compute, and return
+    logits, in float16. Each of its layers with a mixed policy (float32
+    variables, lower-precision compute) gets the float32 policy, so that it
+    casts its inputs to float32; its variables are float32 already.
+    """
+    if head is None:
+        return
+    for layer in head._flatten_layers(include_self=True):
+        policy = layer.dtype_policy
+        if (
+            policy.quantization_mode is None
+            and policy.variable_dtype == "float32"
+            and policy.compute_dtype in ("float16", "bfloat16")
+        ):
+            layer.dtype_policy = "float32"
 
 
 def _global_average(per_example, global_batch):
@@ -740,33 +1031,3 @@ def _accumulate(mean, total, count):
     """
     mean.total.value.assign_add(total)
     mean.count.value.assign_add(count)
-
-
-def _finite_check(x):
-    """An assertion that `x` holds no NaN or Inf: one vectorized `IsFinite`
-    and one reduction (`tf.debugging.assert_all_finite`'s `CheckNumerics`
-    scans element by element: 3.5x as long for a CIFAR batch of 128)."""
-    return tf.debugging.Assert(
-        tf.reduce_all(tf.math.is_finite(x)),
-        [
-            f"{BAD_DATA}: an input value is NaN or Inf. Clean the inputs "
-            "(e.g. np.nan_to_num) or drop those examples"
-        ],
-    )
-
-
-def _range_check(values, upper, what, bound_name):
-    """An assertion that every value lies in `[0, upper)`, naming the bound.
-
-    One comparison as unsigned integers (a negative value wraps above any
-    bound) and one `Assert`: `tf.debugging.assert_less` and friends build a
-    dozen ops each, paid on every step of a small model.
-    """
-    in_range = tf.reduce_all(tf.cast(values, tf.uint32) < upper)
-    return tf.debugging.Assert(
-        in_range,
-        [
-            f"{BAD_DATA}: a {what} in the data is negative or >= {bound_name}="
-            f"{upper}: {what}s must lie in [0, {bound_name})"
-        ],
-    )

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import logging
 
 import keras_rlr
 from keras_rlr.export import export_saved_model
@@ -33,20 +34,24 @@ def test_served_outputs_equal_the_keras_model(tmp_path, policy):
     path = str(tmp_path / "saved")
     export_saved_model(model, path)
     served = tf.saved_model.load(path)
+    # The model's own graph (as `predict` runs it): under mixed_float16 an
+    # eager call picks other float16 kernels, ~1e-4 apart.
+    heads_graph = tf.function(lambda t: model.random_label_logits(t))
     for batch in (1, 7):
         images = x[:batch]
+        logits = model.predict(images, verbose=0)
         out = served.serve(tf.constant(images))
         assert set(out) == {"logits", "probabilities"}
         assert out["logits"].dtype == tf.float32
-        np.testing.assert_allclose(out["logits"], model(images), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(out["logits"], logits, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(
-            out["probabilities"], tf.nn.softmax(model(images)), atol=1e-6
+            out["probabilities"], tf.nn.softmax(logits), atol=1e-6
         )
         heads = served.random_label_logits(tf.constant(images))
         assert heads["random_label_logits"].shape == (batch, 10, 4)
         np.testing.assert_allclose(
             heads["random_label_logits"],
-            model.random_label_logits(images),
+            heads_graph(tf.constant(images)),
             rtol=1e-5,
             atol=1e-5,
         )
@@ -86,3 +91,37 @@ def test_unbuilt_model_needs_an_image_shape(tmp_path):
     export_saved_model(model, str(tmp_path / "y"), image_shape=(2, 2, 1))
     served = tf.saved_model.load(str(tmp_path / "y"))
     assert served.serve(tf.zeros((3, 2, 2, 1)))["logits"].shape == (3, 3)
+
+
+def test_a_text_model_serves_int32_tokens(tmp_path):
+    tokens = keras.Input((5,), dtype="int32")
+    h = keras.layers.Embedding(9, 4, mask_zero=True)(tokens)
+    extractor = keras.Model(tokens, keras.layers.LSTM(3, return_sequences=True)(h))
+    model = keras_rlr.RandomLabelModel(extractor, 3, 2)
+    x = np.array([[1, 2, 3, 0, 0], [4, 5, 6, 7, 8]], np.int32)
+    path = str(tmp_path / "text")
+    export_saved_model(model, path)
+    served = tf.saved_model.load(path)
+    spec = served.signatures["serving_default"].structured_input_signature[1]
+    assert {name: s.dtype for name, s in spec.items()} == {"inputs": tf.int32}
+    assert spec["inputs"].shape.as_list() == [None, 5]
+    np.testing.assert_allclose(
+        served.serve(tf.constant(x))["logits"], model(x), atol=1e-6
+    )
+
+
+def test_export_logs_nothing_at_info(tmp_path, caplog):
+    # absl's INFO is on under `absl.app` (train.py): the SavedModel writer
+    # would log each step ("Assets written to ...", fingerprints).
+    model = keras_rlr.RandomLabelModel(
+        keras_rlr.backbones.small_cnn(width=4, feature_dim=16), 10, 4
+    )
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.INFO)
+    try:
+        with caplog.at_level("INFO"):
+            export_saved_model(model, str(tmp_path / "saved"))
+        assert logging.get_verbosity() == logging.INFO  # restored
+    finally:
+        logging.set_verbosity(verbosity)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "INFO"] == []

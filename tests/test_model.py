@@ -380,11 +380,24 @@ def test_labels_outside_the_classes_are_an_error():
     model.compile(optimizer="sgd")
     x, y = batch()
     y["label"][3] = C
-    with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes=3"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes=3") as error:
         model.fit(x, y, epochs=1, verbose=0)
+    # One line, the check's own: not TensorFlow's graph trace around it.
+    assert str(error.value) == (
+        "bad input data: a class label in the data is negative or >= "
+        "num_classes=3: class labels must lie in [0, num_classes)"
+    )
     y["label"][3] = -1
-    with pytest.raises(tf.errors.InvalidArgumentError, match="negative"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="negative") as error:
         model.evaluate(x, y, verbose=0)
+    assert "\n" not in str(error.value)
+    y["label"][3] = 0
+    y["random_label"][3] = R
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        model.train_on_batch(x, y)
+    assert str(error.value).startswith("bad input data: a random label")
+    assert "num_random_labels=4" in str(error.value)
+    assert "\n" not in str(error.value)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -396,8 +409,11 @@ def test_nan_or_inf_inputs_are_an_error_and_leave_the_weights(bad):
     before = [w.numpy() for w in model.weights]
     x, y = batch()
     x[5, 2] = bad
-    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf") as error:
         model.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
+    assert str(error.value).startswith("bad input data") and "\n" not in str(
+        error.value
+    )
     for value, weight in zip(before, model.weights, strict=True):
         np.testing.assert_array_equal(value, weight.numpy())
 
@@ -408,15 +424,56 @@ def test_targets_must_carry_random_labels():
     )
     model.compile(optimizer="sgd")
     x, y = batch()
-    with pytest.raises(ValueError, match="with_random_labels"):
+    with pytest.raises(
+        ValueError,
+        match=r"with_random_labels\. Received: y=a tensor of dtype int64 and "
+        r"shape \(None,\)$",
+    ):
         model.fit(x, y["label"], epochs=1, verbose=0)
 
 
-def test_extractor_must_return_flat_features():
+def conv_map_extractor():
     inputs = keras.Input((4, 4, 1))
-    conv = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
-    with pytest.raises(ValueError, match="flat features"):
-        keras_rlr.RandomLabelModel(conv, num_classes=C, num_random_labels=R)
+    return keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
+
+
+def test_without_pooling_the_default_heads_refuse_a_feature_map():
+    with pytest.raises(
+        ValueError, match=r"feature_pooling='mean'.*feature_pooling=None"
+    ):
+        keras_rlr.RandomLabelModel(
+            conv_map_extractor(),
+            num_classes=C,
+            num_random_labels=R,
+            feature_pooling=None,
+        )
+
+
+def test_a_given_dense_class_head_refuses_a_feature_map():
+    with pytest.raises(ValueError, match=r"given class_head \(Dense\).*pooling layer"):
+        keras_rlr.RandomLabelModel(
+            conv_map_extractor(),
+            num_classes=C,
+            num_random_labels=R,
+            class_head=keras.layers.Dense(C),
+        )
+
+
+def test_class_token_pooling_refuses_a_spatial_map():
+    with pytest.raises(ValueError, match=r"feature_pooling='mean'"):
+        keras_rlr.RandomLabelModel(
+            conv_map_extractor(),
+            num_classes=C,
+            num_random_labels=R,
+            feature_pooling="class_token",
+        )
+
+
+def test_unknown_pooling_names_the_choices():
+    with pytest.raises(ValueError, match=r"'mean', 'class_token'.*feature_pooling=max"):
+        keras_rlr.RandomLabelModel(
+            dense_extractor(), num_classes=C, num_random_labels=R, feature_pooling="max"
+        )
 
 
 def test_routing_with_copied_heads_at_depth_three():
@@ -478,3 +535,115 @@ def test_routing_with_copied_heads_at_depth_three():
     model.train_on_batch(x.astype(np.float32), {"label": labels, "random_label": rho})
     for group, before, grad in zip(groups, old, grads, strict=True):
         assert_sgd_step(group, before, grad, lr)
+
+
+def compiled_dense_model():
+    model = keras_rlr.RandomLabelModel(
+        dense_extractor(), num_classes=C, num_random_labels=R
+    )
+    model.compile(optimizer="sgd")
+    return model
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        (
+            "label",
+            lambda y: np.eye(C)[y],
+            r"one-hot.*with_random_labels.*tf.argmax.*"
+            r"Received: y\['label'\].shape=\(None, 3\)",
+        ),
+        (
+            "random_label",
+            lambda y: np.eye(R)[y],
+            r"one-hot.*Received: y\['random_label'\].shape=\(None, 4\)",
+        ),
+        (
+            "label",
+            lambda y: y.astype(np.float32),
+            r"float32 labels, which would be truncated.*integer class ids of "
+            r"shape \(batch,\) or \(batch, 1\).*Received: y\['label'\].dtype=float32",
+        ),
+        (
+            "label",
+            lambda y: y.reshape(16, 1, 1),
+            r"rank 3.*Received: y\['label'\].shape=\(None, 1, 1\)",
+        ),
+    ],
+)
+def test_labels_that_are_not_class_ids_are_refused_in_one_line(key, value, message):
+    model = compiled_dense_model()
+    x, y = batch()
+    y[key] = value(y[key])
+    with pytest.raises(ValueError, match=message) as error:
+        model.fit(x, y, epochs=1, verbose=0)
+    assert "\n" not in str(error.value)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    with pytest.raises(ValueError, match=message):
+        model.evaluate(dataset, verbose=0)
+
+
+def test_labels_of_shape_batch_by_one_train_as_a_vector():
+    x, y = batch()
+    column = {k: v[:, None] for k, v in y.items()}
+    results = []
+    for targets in (y, column):
+        keras.utils.set_random_seed(0)
+        model = compiled_dense_model()
+        model.train_on_batch(x, targets)
+        results.append([w.numpy() for w in model.weights])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(loss="sparse_categorical_crossentropy"), "loss"),
+        (dict(metrics=["accuracy"]), "metrics"),
+        (dict(loss_weights=[1.0]), "loss_weights"),
+    ],
+)
+def test_compile_refuses_a_loss_or_metric_it_would_not_use(kwargs, name):
+    model = keras_rlr.RandomLabelModel(
+        dense_extractor(), num_classes=C, num_random_labels=R
+    )
+    with pytest.raises(
+        ValueError, match=rf"no `{name}`.*logs loss, class_loss.*Received: {name}="
+    ):
+        model.compile(optimizer="sgd", **kwargs)
+    model.compile(optimizer="sgd", metrics=[], jit_compile=False)  # nothing given
+
+
+def test_sample_weights_are_refused_naming_them():
+    model = compiled_dense_model()
+    x, y = batch()
+    with pytest.raises(
+        ValueError,
+        match=r"sample weights.*with_random_labels.*Received: sample_weight=",
+    ):
+        model.fit(x, y, sample_weight=np.ones(len(x)), epochs=1, verbose=0)
+
+
+def test_given_heads_read_a_feature_map_as_it_is_even_without_pooling():
+    # A single-output model whose given heads flatten the map themselves: no
+    # default head reads the features, so feature_pooling=None refuses nothing.
+    heads = keras.Sequential(
+        [
+            keras.layers.Flatten(),
+            keras.layers.Dense(C * R),
+            keras.layers.Reshape((C, R)),
+        ]
+    )
+    model = keras_rlr.RandomLabelModel(
+        conv_map_extractor(),
+        num_classes=C,
+        num_random_labels=R,
+        single_output=True,
+        feature_pooling=None,
+        random_heads=heads,
+    )
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 1)).astype(np.float32)
+    features = model.feature_extractor(x)
+    np.testing.assert_allclose(model.random_label_logits(x), heads(features))
