@@ -115,7 +115,7 @@ def make_backups(backup_dir, epochs, history_file=None):
 def test_corrupt_backup_is_named(tmp_path):
     make_backups(tmp_path / "backup", 1)
     (tmp_path / "backup" / "epoch_1" / "variables.npz").write_bytes(b"not an npz")
-    with pytest.raises(RunError, match="epoch_1 is corrupt"):
+    with pytest.raises(RunError, match=r"epoch_1/\S+ is damaged .* no older backup"):
         train_and_evaluate(tiny_config(), str(tmp_path))
 
 
@@ -126,7 +126,8 @@ def test_corrupt_latest_backup_falls_back_to_the_previous_one(tmp_path):
     (tmp_path / "backup" / "epoch_3" / "state.json").write_text('{"epo')
     backup, corrupt = run.latest_backup()
     assert backup.epoch == run.resume_epoch() == 2
-    assert [os.path.basename(path) for path, _ in corrupt] == ["epoch_3"]
+    assert [os.path.basename(error.backup) for error in corrupt] == ["epoch_3"]
+    assert corrupt[0].path == str(tmp_path / "backup" / "epoch_3" / "state.json")
     # A half-renamed (temporary) backup is never taken for a backup.
     (tmp_path / "backup" / "epoch_2").rename(tmp_path / "backup" / ".epoch_2.tmp")
     assert run.resume_epoch() == 1

@@ -49,7 +49,8 @@ FAKE_TRAIN = textwrap.dedent(
     if os.environ.get("FAIL_POINT") and os.environ["FAIL_POINT"] in out:
         sys.exit(3)
     with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump({"seed": int(args["seed"])}, f)
+        summary = {"seed": int(args["seed"]), "chance": 0.1, "num_random_labels": 10}
+        json.dump(summary, f)
     """
 )
 
@@ -221,7 +222,9 @@ def test_runner_skips_finished_resumes_interrupted_and_reports_failures(
     # An interrupted run (directory, no summary.json) and a finished one.
     os.makedirs(out / "base" / "seed_1")
     os.makedirs(out / "base" / "seed_2")
-    (out / "base" / "seed_2" / "summary.json").write_text("{}")
+    (out / "base" / "seed_2" / "summary.json").write_text(
+        '{"chance": 0.1, "num_random_labels": 10}'
+    )
     monkeypatch.setenv("FAIL_POINT", "dropout=0.5/seed_0")
     monkeypatch.setenv("FAKE_SLEEP", "1.5")
     log = tmp_path / "progress.txt"
