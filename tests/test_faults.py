@@ -525,3 +525,13 @@ def test_a_damaged_finished_run_is_corrupt_and_refused(damage_runs, tmp_path, da
     with pytest.raises(RunError, match=r"is corrupt \(") as raised:
         _train_in_process(out)
     assert "\n" not in str(raised.value)
+
+
+def test_a_run_that_never_started_creates_nothing(tmp_path):
+    """A dataset that cannot be had: no run directory (no config.json,
+    flags.txt or lock) is left behind."""
+    out = tmp_path / "run"
+    config = tiny_config(dataset="cifar10", data_dir=str(tmp_path / "missing"))
+    with pytest.raises(RunError, match="does not exist"):
+        train_and_evaluate(config, str(out), flagfile="--seed=0\n")
+    assert not out.exists()

@@ -99,7 +99,8 @@ def main(argv):
             sys.exit(f"sweep.py: error: {error}")
     if failed:
         lines = "\n".join(
-            f"  {sweep.run_dir(run)} (exit {code}; log {sweep.run_dir(run)}.log)"
+            f"  {sweep.run_dir(run)} ({runner.describe_failure(code)}; "
+            f"log {sweep.run_dir(run)}.log)"
             for run, code in failed
         )
         sys.exit(f"sweep.py: {len(failed)} run(s) failed:\n{lines}")

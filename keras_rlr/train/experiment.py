@@ -344,6 +344,8 @@ def _train(run, config, strategy, inputs, model, backup):
     hparams.write(run.file(TENSORBOARD), config, summary, name=_trial_name(run))
     run.write_summary(summary)  # last: it marks the run finished
     run.remove_backup()
+    with contextlib.suppress(FileNotFoundError):  # of an earlier, failed attempt
+        os.remove(run.failed_marker)
     print(format_summary(summary, run.path))
     return summary
 

@@ -5,7 +5,8 @@ a run (the run itself on resume, the sweep runner, the report) reads it
 through `RunDirectory`:
 
 - `config.json`: the resolved configuration; `flags.txt`: the command line's
-  flags, a flagfile that reproduces the run;
+  flags but `--output_dir`, a flagfile that reproduces the run wherever the
+  directory is;
 - `history.csv`: one row per epoch, `epoch` and every logged metric;
 - `summary.json`: the final epoch's metrics, `num_random_labels`, `chance`,
   ...; written last, its presence means "finished";
@@ -22,19 +23,25 @@ through `RunDirectory`:
 
 A run's state (`STATES`) is `fresh` (no directory yet), `interrupted` (a
 directory without `summary.json`: started again, it resumes), `running` (its
-lock is held), `finished` (a `summary.json` that parses), `failed` (the sweep
-runner's marker), `failed (diverged)` or `corrupt` (a `summary.json` that
-does not parse).
+lock is held), `finished` (a `summary.json` that agrees with `history.csv`
+and `config.json`: `verify_finished`), `failed` (the sweep runner's marker),
+`failed (diverged)` or `corrupt` (a `summary.json` that does not parse or
+does not agree). `state` reads JSON and CSV only: this module imports no
+TensorFlow.
 
 Every file that records progress or completion is written atomically
 (`keras_rlr._atomic`): a temporary name, flush, fsync, rename. A run backs up
 its whole state at the end of every epoch as one unit
 (`keras_rlr.callbacks.BackupAndRestore`: weights, optimizer state, epoch,
-seed-generator states and the history rows). Started again with the same
-command after a crash, it resumes from the newest readable backup and rebuilds
-`history.csv` from it: the training stream is a function of `(seed, epoch)`
-(`keras_rlr.data.training_dataset`), so the resumed run sees the batches the
-uninterrupted one would have, and ends with the same weights.
+seed-generator states, the history rows and the run's identity,
+`run_identity`). Started again with the same command after a crash, it
+resumes from the backup that `keras_rlr.callbacks.choose_backup` chooses (the
+newest whose every file reads back whole and that this run wrote: the one
+decision, `latest_backup`) and rebuilds `history.csv` from it: the training
+stream is a function of `(seed, epoch)` (`keras_rlr.data.training_dataset`),
+so the resumed run sees the batches the uninterrupted one would have, and
+ends with the same weights. `docs/reliability.md` lists what a rerun does
+with each kind of damage.
 """
 
 import csv
