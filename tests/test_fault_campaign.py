@@ -10,8 +10,9 @@ and in a finished run directory, and in a sweep.
 
 Every rerun is classified: "recovered exactly" (exit 0, and `history.csv`
 byte for byte and every weight equal to an uninterrupted `--deterministic`
-run's), "refused clearly" (a non-zero exit with one `train.py: error:` line,
-no traceback, no `summary.json`) or "other", a failure. With
+run's), "refused clearly" (a non-zero exit with one `train.py: error:` line
+naming the file, no traceback, and the run not finished: no `summary.json`,
+or `corrupt`) or "other", a failure. With
 `KERAS_RLR_FAULT_LOG=<file>` each outcome is appended to that file, and
 `python tests/test_fault_campaign.py <file>` prints the tally (`make faults`
 does both).
@@ -211,7 +212,7 @@ def interrupted(out, extra=()):
         extra=extra,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    assert sorted(os.listdir(out / "backup")) == ["epoch_1", "epoch_2"]
+    assert sorted(os.listdir(out / "backup")) == [".epoch_3.tmp", "epoch_1", "epoch_2"]
     return out
 
 

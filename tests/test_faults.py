@@ -501,7 +501,10 @@ def test_another_runs_backup_is_refused_by_name(damage_runs, tmp_path):
     with pytest.raises(RunError) as raised:
         _train_in_process(out)
     message = str(raised.value)
-    assert f"{out}/backup/epoch_2 was written by another run (seed: 1 -> 0)" in message
+    assert (
+        f"{out}/backup/epoch_2 was written by a run with other settings than this "
+        "command's (seed: 1 -> 0)"
+    ) in message
     assert "\n" not in message
     assert not (out / "summary.json").exists()
 

@@ -376,7 +376,8 @@ def _check_complete(run, config, model, inputs):
         raise RunError(f"the run did not finish cleanly: {error}") from error
     optimizer = model.optimizer
     if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        steps = int(optimizer.iterations)
+        # (Under a strategy the variable is a distributed one: read its value.)
+        steps = int(tf.convert_to_tensor(optimizer.iterations.value))
         expected = config.epochs * inputs.steps_per_epoch
         if steps != expected:
             raise RunError(

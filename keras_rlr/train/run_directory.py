@@ -299,10 +299,11 @@ class RunDirectory:
             backup, damaged = choose_backup(self.backup_dir, variables, run)
         except ForeignBackupError as error:
             raise RunDirectoryError(
-                f"The backup {error.backup} was written by another run "
-                f"({error.reason}), not by this command's. Resume that run with "
-                f"its own flags, or delete {error.backup} (an older backup, or "
-                "the start, is then used) or choose another --output_dir."
+                f"The backup {error.backup} was written by a run with other "
+                f"settings than this command's ({error.reason}). Resume that run "
+                f"with its own flags (--flagfile={self.file(FLAGS)} "
+                f"--output_dir={self.path}) or choose another --output_dir; if "
+                f"the backup was copied here by mistake, delete it."
             ) from error
         if backup is None and damaged:
             raise RunDirectoryError(
