@@ -54,7 +54,7 @@ FAKE_TRAIN = textwrap.dedent(
         while started() < int(os.environ["FAKE_BARRIER"]) and time.time() < deadline:
             time.sleep(0.01)
         with open(os.path.dirname(out) + "/../overlaps", "a") as f:
-            f.write(f"{started()}\n")
+            f.write(f"{started()}\\n")
     if os.environ.get("FAIL_POINT") and os.environ["FAIL_POINT"] in out:
         sys.exit(3)
     with open(os.path.join(out, "summary.json"), "w") as f:
