@@ -94,7 +94,8 @@ def same_run(out, reference):
 
 def outcome(out, result, reference, names=None):
     """ "recovered exactly", "refused clearly" or "other" (see the docstring).
-    A refusal must name `names` (a file), when given."""
+    A refusal must name `names` (a file), when given, and leave the run
+    unfinished (a damaged finished run: `corrupt`, never `finished`)."""
     if result.returncode == 0:
         return "recovered exactly" if same_run(out, reference) else "other"
     lines = result.stderr.strip().splitlines()
@@ -104,7 +105,7 @@ def outcome(out, result, reference, names=None):
         and lines
         and lines[-1].startswith("train.py: error:")
         and (names is None or str(names) in lines[-1])
-        and not os.path.exists(os.path.join(out, "summary.json"))
+        and RunDirectory(str(out)).state() not in ("finished", "running")
     )
     return "refused clearly" if clear else "other"
 
@@ -385,6 +386,7 @@ def test_damage_to_a_finished_run(tmp_path, reference, kind):
     verdict = outcome(out, result, reference, names)
     record(kind, verdict)
     assert verdict == "refused clearly", (result.stdout[-1500:], result.stderr[-1500:])
+    assert RunDirectory(str(out)).state() == "corrupt"
 
 
 def test_damage_to_a_sweep(tmp_path, reference):
