@@ -25,7 +25,7 @@ faults: $(STAMP)
 	mkdir -p runs && rm -f $(FAULT_LOG)
 	KERAS_RLR_FAULTS=1 KERAS_RLR_FAULT_LOG=$(FAULT_LOG) $(BIN)/python -m pytest -n 2 \
 		tests/test_fault_campaign.py tests/test_faults.py; status=$$?; \
-	$(BIN)/python tests/test_fault_campaign.py $(FAULT_LOG) && exit $$status
+	$(BIN)/python tests/fault_tally.py $(FAULT_LOG) && exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,11 +14,10 @@ run's), "refused clearly" (a non-zero exit with one `train.py: error:` line
 naming the file, no traceback, and the run not finished: no `summary.json`,
 or `corrupt`) or "other", a failure. With
 `KERAS_RLR_FAULT_LOG=<file>` each outcome is appended to that file, and
-`python tests/test_fault_campaign.py <file>` prints the tally (`make faults`
+`python tests/fault_tally.py <file>` prints the tally (`make faults`
 does both).
 """
 
-import collections
 import csv
 import json
 import os
@@ -427,23 +426,3 @@ def test_damage_to_a_sweep(tmp_path, reference):
     verdict = outcome(run, again, reference)
     record("a sweep's run directory: deleted", verdict)
     assert verdict == "recovered exactly", again.stderr[-2000:]
-
-
-def tally(path):
-    """The campaign's outcomes as printed by `make faults`."""
-    with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    counts = collections.Counter(row["outcome"] for row in rows)
-    lines = [f"fault campaign: {len(rows)} faults injected"]
-    lines += [
-        f"  {name:<18} {counts.get(name, 0)}"
-        for name in ("recovered exactly", "refused clearly", "other")
-    ]
-    lines += [f"  other: {row['fault']}" for row in rows if row["outcome"] == "other"]
-    return "\n".join(lines), counts.get("other", 0)
-
-
-if __name__ == "__main__":
-    text, failures = tally(sys.argv[1])
-    print(text)
-    sys.exit(1 if failures else 0)
