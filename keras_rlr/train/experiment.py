@@ -100,6 +100,8 @@ def train_and_evaluate(config, output_dir, strategy=None, flagfile=None):
             )
     except RunDirectoryError as error:
         raise RunError(str(error)) from error
+    except OSError as error:  # e.g. an --output_dir under a file
+        raise RunError(_os_error_text(error, run)) from error
     previous_policy = keras.mixed_precision.global_policy()
     try:
         keras.utils.set_random_seed(config.seed)

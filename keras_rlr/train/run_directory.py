@@ -415,7 +415,7 @@ def is_locked(path):
     """Whether some process holds a lock on `path` (False if there is no file)."""
     try:
         f = open(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     with f:
         try:
