@@ -18,9 +18,14 @@ quickstart: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
 
-# The slow fault-injection campaign (strace SIGKILL and ENOSPC at chosen calls).
+# The slow fault-injection campaign (strace SIGKILL and ENOSPC at chosen calls, and
+# damage on disk to every file a rerun reads), then the count of faults and outcomes.
+FAULT_LOG := $(CURDIR)/runs/faults.jsonl
 faults: $(STAMP)
-	KERAS_RLR_FAULTS=1 $(BIN)/python -m pytest -n 2 tests/test_fault_campaign.py tests/test_faults.py
+	mkdir -p runs && rm -f $(FAULT_LOG)
+	KERAS_RLR_FAULTS=1 KERAS_RLR_FAULT_LOG=$(FAULT_LOG) $(BIN)/python -m pytest -n 2 \
+		tests/test_fault_campaign.py tests/test_faults.py; status=$$?; \
+	$(BIN)/python tests/fault_tally.py $(FAULT_LOG) && exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

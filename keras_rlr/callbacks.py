@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import warnings
-import zipfile
 from concurrent import futures
 
 import keras
@@ -83,6 +82,10 @@ class TrainSetEvaluation(keras.callbacks.Callback):
             logs.update({f"train_{name}": results[name] for name in names})
 
 
+# `BackupAndRestore(restore=LATEST)`: `choose_backup` picks when training begins.
+LATEST = "latest"
+
+
 class BackupAndRestore(keras.callbacks.Callback):
     """Back up the whole training state at the end of every epoch, atomically.
 
@@ -93,11 +96,19 @@ class BackupAndRestore(keras.callbacks.Callback):
     directory `epoch_<N>` holding `variables.npz` (weights and optimizer
     state, written by `np.savez` with plain file I/O: h5py writing straight to
     a full disk crashed the process with a segfault) and `state.json` (the
-    epoch, the seed-generator states and, if `history_file` is given, the rows
-    of that CSV so far). It is written under a temporary name, fsynced and
-    renamed, so a crash leaves the old backup or the new one, never a mix. The
-    previous backup is kept: if the latest one cannot be read,
-    `on_train_begin` falls back to it and warns.
+    epoch, the seed-generator states, the identity of the run that wrote it
+    and, if `history_file` is given, the rows of that CSV so far). It is
+    written under a temporary name, fsynced and renamed, so a crash leaves the
+    old backup or the new one, never a mix. The previous backup is kept.
+
+    Which backup is restored is decided by one function, `choose_backup`: the
+    newest one whose every file reads back whole (`Backup.verify`: every
+    array of `variables.npz`, so the checksums its archive carries, and their
+    shapes against the model) and that belongs to this run; a damaged newer
+    one is skipped (and named), a backup of another run is refused
+    (`ForeignBackupError`). A caller that has already chosen (`train.py`
+    builds its training stream from the chosen epoch) passes the choice as
+    `restore`, and exactly that backup is restored.
 
     Epoch-level backups only: a mid-epoch backup would re-run the epoch from
     its first batch with weights from its middle.
@@ -116,8 +127,14 @@ class BackupAndRestore(keras.callbacks.Callback):
         backup_dir: where the backups live.
         history_file: a CSV (e.g. `keras.callbacks.CSVLogger`'s, listed
             before this callback) whose rows are kept with each backup, so that
-            a resumed run can rebuild it (`latest_backup(...).history`).
+            a resumed run can rebuild it (`Backup.history`).
         keep: how many backups to keep (at least 2: the latest and a fallback).
+        run: a JSON-ready dict that identifies the run (its settings, seed
+            included), written into every backup; a backup is only restored
+            into a run with the same `run` (None: not checked).
+        restore: `"latest"` (default: `choose_backup` picks, when training
+            begins), a `Backup` that the caller chose (restored as it is), or
+            None (start from the model as it is).
 
     Example:
 
@@ -127,13 +144,20 @@ class BackupAndRestore(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, backup_dir, history_file=None, keep=2):
+    def __init__(self, backup_dir, history_file=None, keep=2, run=None, restore=LATEST):
         super().__init__()
         if keep < 2:
             raise ValueError(f"keep must be at least 2. Received: keep={keep}")
+        if not (restore is None or restore == LATEST or isinstance(restore, Backup)):
+            raise ValueError(
+                f'restore must be "{LATEST}", a Backup or None. '
+                f"Received: restore={restore!r}"
+            )
         self.backup_dir = backup_dir
         self.history_file = history_file
         self.keep = keep
+        self.run = run
+        self.restore = restore
         # One writer thread for all backups, started by the first one.
         self._writer = None
         self._pending = None  # the latest backup's `Future`, until `wait`
@@ -146,11 +170,6 @@ class BackupAndRestore(keras.callbacks.Callback):
         if pending is not None:
             pending.result()
 
-    def _seed_variables(self):
-        return {
-            v.path: v for v in self.model.variables if v.name == "seed_generator_state"
-        }
-
     def on_train_begin(self, logs=None):
         self.wait()
         if not self.model.built:
@@ -158,32 +177,33 @@ class BackupAndRestore(keras.callbacks.Callback):
                 "BackupAndRestore: build the model before fit() (call it on a "
                 f"batch). Received: unbuilt model {self.model.name!r}"
             )
-        for backup in backups(self.backup_dir):
-            try:
-                backup.load_state()
-                backup.restore(self.model)
-            except _CORRUPT as error:
+        backup = self.restore
+        if isinstance(backup, str):
+            backup, damaged = choose_backup(
+                self.backup_dir, backup_variables(self.model), self.run
+            )
+            for error in damaged:
                 warnings.warn(
-                    f"BackupAndRestore: the backup {backup.path} is corrupt "
-                    f"({error}); falling back to the previous one.",
+                    f"BackupAndRestore: {error}; falling back to an older backup.",
                     stacklevel=2,
                 )
-                continue
-            states = backup.state.get("seed_states", {})
-            for name, variable in self._seed_variables().items():
-                if name in states:
-                    variable.assign(np.asarray(states[name], variable.dtype))
+            if backup is None and damaged:
+                raise damaged[0]
+        if backup is not None:
+            backup.restore(self.model)
             self.model._initial_epoch = backup.epoch
-            return
 
     def on_epoch_end(self, epoch, logs=None):
         self.wait()  # one writer: the previous backup first
         state = {
             "epoch": epoch + 1,
             "seed_states": {
-                path: v.numpy().tolist() for path, v in self._seed_variables().items()
+                path: v.numpy().tolist()
+                for path, v in _seed_variables(self.model).items()
             },
         }
+        if self.run is not None:
+            state["run"] = self.run
         if self.history_file and os.path.exists(self.history_file):
             with open(self.history_file, newline="") as f:
                 rows = list(csv.reader(f))
@@ -239,14 +259,25 @@ class BackupAndRestore(keras.callbacks.Callback):
 
 _PREFIX = "epoch_"
 _WEIGHTS = "variables.npz"
-# What reading a damaged backup raises.
-_CORRUPT = (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile)
+_STATE = "state.json"
 
 
 def _variables(model):
     """The variables a backup holds: the model's, then the optimizer's."""
     optimizer = model.optimizer.variables if model.optimizer is not None else []
     return list(model.weights) + list(optimizer)
+
+
+def backup_variables(model):
+    """The variables a backup of `model` holds, in order (the model's, then
+    its optimizer's, which this builds if `fit` has not yet)."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    return _variables(model)
+
+
+def _seed_variables(model):
+    return {v.path: v for v in model.variables if v.name == "seed_generator_state"}
 
 
 def _save_arrays(arrays, path):
@@ -258,33 +289,47 @@ def _save_arrays(arrays, path):
         os.fsync(f.fileno())
 
 
-def _load_variables(model, path):
-    """Reads the `.npz` of `_save_arrays` into `model`; raises on a mismatch."""
-    if model.optimizer is not None and not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    variables = _variables(model)
-    with np.load(path, allow_pickle=False) as arrays:
-        if len(arrays.files) != len(variables):
-            raise ValueError(
-                f"{path} holds {len(arrays.files)} variables, the model has "
-                f"{len(variables)}"
-            )
-        values = [arrays[f"arr_{i}"] for i in range(len(variables))]
-    for variable, value in zip(variables, values, strict=True):
-        if tuple(variable.shape) != value.shape:
-            raise ValueError(
-                f"{path}: {variable.path} has shape {value.shape}, expected "
-                f"{tuple(variable.shape)}"
-            )
-    for variable, value in zip(variables, values, strict=True):
-        variable.assign(value)
+class BackupError(ValueError):
+    """A backup that cannot be restored: `path` names the file at fault.
+
+    Attributes:
+        backup: the backup's directory.
+        path: the damaged (or missing) file, or the directory.
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, backup, path, reason):
+        super().__init__(f"{path} is damaged ({reason})")
+        self.backup, self.path, self.reason = backup, path, reason
 
 
-_STATE = "state.json"
+class ForeignBackupError(BackupError):
+    """A readable backup that another run wrote (other settings or seed).
+
+    `changes` maps each differing setting to `(the backup's, this run's)`.
+    """
+
+    def __init__(self, backup, path, changes):
+        described = ", ".join(
+            f"{key}: {old!r} -> {new!r}" for key, (old, new) in changes.items()
+        )
+        ValueError.__init__(self, f"{backup} was written by another run ({described})")
+        self.backup, self.path, self.reason = backup, path, described
+        self.changes = changes
+
+
+def _one_line(error):
+    """An exception as `Type: message` on one line."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class Backup:
-    """One backup directory written by `BackupAndRestore`."""
+    """One backup directory written by `BackupAndRestore`.
+
+    Nothing is trusted until `verify` has read every file of it; `restore`
+    then assigns exactly the values that were verified.
+    """
 
     def __init__(self, path, epoch):
         self.path = path
@@ -292,21 +337,98 @@ class Backup:
         self.weights_path = os.path.join(path, _WEIGHTS)
         self.state_path = os.path.join(path, _STATE)
         self.state = None
+        self.values = None  # the verified arrays, in `_variables` order
 
-    def load_state(self):
-        """Reads and checks `state.json` and the variables file; raises if corrupt."""
-        with open(self.state_path) as f:
-            state = json.load(f)
-        if int(state["epoch"]) != self.epoch:
-            raise ValueError(f"{self.state_path} names epoch {state['epoch']}")
-        with np.load(self.weights_path, allow_pickle=False) as arrays:
-            arrays.files  # noqa: B018 (reads the archive's directory)
-        self.state = state
+    def _damaged(self, path, reason):
+        return BackupError(self.path, path, reason)
+
+    def verify(self, variables=None, run=None):
+        """Reads every file of the backup and checks it; raises if it is not whole.
+
+        Checks `state.json` (strict JSON, this directory's epoch), that it was
+        written by `run` (when given: `ForeignBackupError` otherwise), and
+        every array of `variables.npz` (reading an array checks the CRC-32 its
+        zip archive carries) and, when `variables` are given, their number,
+        shapes and dtypes.
+
+        Raises:
+            BackupError: naming the file and what is wrong with it.
+            ForeignBackupError: the backup belongs to another run.
+        """
+        try:
+            with open(self.state_path) as f:
+                state = json.load(f)
+        except FileNotFoundError:
+            raise self._damaged(self.state_path, "missing") from None
+        except (OSError, ValueError) as error:  # unreadable, not JSON, not UTF-8
+            raise self._damaged(self.state_path, _one_line(error)) from error
+        if not isinstance(state, dict) or state.get("epoch") != self.epoch:
+            epoch = state.get("epoch") if isinstance(state, dict) else state
+            raise self._damaged(
+                self.state_path, f"names epoch {epoch!r}, not {self.epoch}"
+            )
+        if run is not None:
+            theirs = state.get("run")
+            if not isinstance(theirs, dict):
+                raise self._damaged(
+                    self.state_path, "records no run identity (another version?)"
+                )
+            changes = {
+                key: (theirs.get(key), run.get(key))
+                for key in sorted(set(theirs) | set(run))
+                if theirs.get(key) != run.get(key)
+            }
+            if changes:
+                raise ForeignBackupError(self.path, self.state_path, changes)
+        try:
+            with np.load(self.weights_path, allow_pickle=False) as archive:
+                names = [f"arr_{i}" for i in range(len(archive.files))]
+                if sorted(archive.files) != sorted(names):
+                    raise ValueError(f"unexpected members {archive.files[:3]}")
+                # Reading each member whole checks its CRC-32.
+                values = [archive[name] for name in names]
+        except FileNotFoundError:
+            raise self._damaged(self.weights_path, "missing") from None
+        except Exception as error:  # noqa: BLE001 (any failure to read is damage)
+            # A zero-byte file is EOFError, a cut one BadZipFile, flipped bytes
+            # "Bad CRC-32" (BadZipFile) or a bad header (ValueError), ...
+            raise self._damaged(self.weights_path, _one_line(error)) from error
+        if variables is not None:
+            if len(values) != len(variables):
+                raise self._damaged(
+                    self.weights_path,
+                    f"holds {len(values)} variables, the model has {len(variables)}",
+                )
+            for variable, value in zip(variables, values, strict=True):
+                expected = (tuple(variable.shape), np.dtype(variable.dtype))
+                if (value.shape, value.dtype) != expected:
+                    raise self._damaged(
+                        self.weights_path,
+                        f"{variable.path} is {value.dtype}{list(value.shape)}, "
+                        f"the model's is {expected[1]}{list(expected[0])}",
+                    )
+        self.state, self.values = state, values
         return state
 
     def restore(self, model):
-        """Loads this backup's weights and optimizer state into `model`."""
-        _load_variables(model, self.weights_path)
+        """Loads this backup's weights, optimizer state and seed-generator
+        states into `model` (verifying it against `model` first, unless it
+        was)."""
+        variables = backup_variables(model)
+        if self.values is None or len(self.values) != len(variables):
+            self.verify(variables)
+        seeds = _seed_variables(model)
+        states = self.state.get("seed_states", {})
+        if set(states) != set(seeds):  # dropout would draw other masks
+            raise self._damaged(
+                self.state_path,
+                f"its seed generators {sorted(states)[:3]} are not the model's "
+                f"{sorted(seeds)[:3]}",
+            )
+        for variable, value in zip(variables, self.values, strict=True):
+            variable.assign(value)
+        for name, variable in seeds.items():
+            variable.assign(np.asarray(states[name], variable.dtype))
 
     @property
     def history(self):
@@ -329,21 +451,73 @@ def backups(backup_dir):
     return sorted(found, key=lambda b: b.epoch, reverse=True)
 
 
-def latest_backup(backup_dir):
-    """The newest readable backup and the newer ones that are corrupt.
+def choose_backup(backup_dir, variables=None, run=None):
+    """The backup to resume from: the one decision, for every reader.
+
+    The newest backup in `backup_dir` that `Backup.verify(variables, run)`
+    accepts; newer ones that are damaged are skipped and returned. A backup of
+    another run (`ForeignBackupError`) is never skipped: it is raised, since
+    the directory then holds something it should not.
 
     Returns:
-        `(backup or None, [(path, error), ...])`.
+        `(backup or None, [BackupError of each skipped backup, newest first])`;
+        `(None, [...])` when every backup is damaged, `(None, [])` when there
+        is none.
     """
-    corrupt = []
+    damaged = []
     for backup in backups(backup_dir):
         try:
-            backup.load_state()
-        except _CORRUPT as error:
-            corrupt.append((backup.path, error))
+            backup.verify(variables, run)
+        except ForeignBackupError:
+            raise
+        except BackupError as error:
+            damaged.append(error)
             continue
-        return backup, corrupt
-    return None, corrupt
+        return backup, damaged
+    return None, damaged
+
+
+class IncompleteEpochError(RuntimeError):
+    """An epoch trained fewer steps than `steps_per_epoch`: its input ran out."""
+
+
+class RequireFullEpochs(keras.callbacks.Callback):
+    """Stop with `IncompleteEpochError` when an epoch ends short of its steps.
+
+    When the input runs out, Keras warns ("Your input ran out of data") and
+    ends the epoch, and `fit` returns as if all went well: an epoch trained
+    on part of its data, or none, logged as complete. This callback counts
+    the steps of each epoch and raises at its end instead. Put it before the
+    callbacks that log or back up an epoch.
+
+    Args:
+        steps_per_epoch: the steps each epoch must train.
+
+    Example:
+
+    ```python
+    model.fit(ds, epochs=3, steps_per_epoch=100,
+              callbacks=[RequireFullEpochs(100), keras.callbacks.CSVLogger(path)])
+    ```
+    """
+
+    def __init__(self, steps_per_epoch):
+        super().__init__()
+        self.steps_per_epoch = steps_per_epoch
+        self._steps = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps = batch + 1  # the last step of the call (steps_per_execution)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._steps != self.steps_per_epoch:
+            raise IncompleteEpochError(
+                f"epoch {epoch + 1} trained {self._steps} of its "
+                f"{self.steps_per_epoch} steps: the input ran out of data"
+            )
 
 
 class DivergedError(RuntimeError):

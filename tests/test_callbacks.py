@@ -43,3 +43,39 @@ def test_adds_end_of_epoch_train_metrics_that_match_evaluate(tmp_path):
     # Later callbacks see the added metrics.
     header = csv_path.read_text().splitlines()[0].split(",")
     assert {"train_accuracy", "train_random_label_accuracy"} <= set(header)
+
+
+def test_an_epoch_short_of_its_steps_is_an_error_before_it_is_logged(tmp_path):
+    """Keras ends an epoch whose input ran out with a warning; here it is an
+    error, raised before the CSV logger records the short epoch."""
+    import pytest
+
+    from keras_rlr.callbacks import IncompleteEpochError, RequireFullEpochs
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((20, 2), "float32"), np.ones((20, 1), "float32")
+    ds = tf_dataset(x, y).batch(4)  # 5 batches: epoch 1 full, epoch 2 has 1 of 4
+    csv_path = tmp_path / "history.csv"
+    callbacks = [RequireFullEpochs(4), keras.callbacks.CSVLogger(csv_path)]
+    with (
+        pytest.warns(UserWarning, match="ran out of data"),  # all Keras does
+        pytest.raises(IncompleteEpochError, match="epoch 2 trained 1 of its 4 steps"),
+    ):
+        model.fit(
+            ds,
+            epochs=3,
+            steps_per_epoch=4,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=0,
+        )
+    assert [line.split(",")[0] for line in csv_path.read_text().splitlines()[1:]] == [
+        "0"
+    ]
+
+
+def tf_dataset(x, y):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((x, y))

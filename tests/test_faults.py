@@ -9,6 +9,7 @@ calls with strace, a full tmpfs) is `tests/test_fault_campaign.py`, run by
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,7 +104,7 @@ FAKE_TRAIN = textwrap.dedent(
         f.write(str(os.getpid()))
     time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
     with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump({}, f)
+        json.dump({"chance": 0.1, "num_random_labels": 10}, f)
     """
 )
 
@@ -192,11 +193,15 @@ def test_children_die_with_a_sigkilled_sweep(tmp_path):
 
 def test_summary_is_strict_json_and_a_corrupt_one_is_named(tmp_path):
     run = RunDirectory(str(tmp_path))
-    run.write_summary({"loss": float("nan"), "val_loss": float("inf"), "acc": 0.5})
+    run.write_summary(
+        {"loss": float("nan"), "val_loss": float("inf"), "chance": 0.5}
+        | {"num_random_labels": 2}
+    )
     assert strict_json(run.file("summary.json")) == {
         "loss": None,
         "val_loss": None,
-        "acc": 0.5,
+        "chance": 0.5,
+        "num_random_labels": 2,
     }
     assert run.state() == "finished"
     (tmp_path / "summary.json").write_text("")  # what a non-atomic write left
@@ -398,3 +403,138 @@ def test_nan_pixels_stop_the_run_with_one_line_and_no_summary(tmp_path, monkeypa
         train_and_evaluate(tiny_config(), str(tmp_path))
     assert "\n" not in str(raised.value)
     assert not (tmp_path / "summary.json").exists()
+
+
+# -- Damage on disk: recovered exactly or refused in one line ---------------------
+# In process, on a tiny run (`make faults` runs the full campaign on train.py).
+
+
+def _train_in_process(out, **overrides):
+    import keras
+
+    keras.backend.clear_session()  # the same layer names in every run
+    return train_and_evaluate(
+        tiny_config(epochs=3, deterministic=True, dropout=0.2, **overrides), str(out)
+    )
+
+
+@pytest.fixture(scope="module")
+def damage_runs(tmp_path_factory):
+    """An uninterrupted run, and one stopped (as by Ctrl-C) after epoch 2's
+    backup: `backup/epoch_1`, `backup/epoch_2` and two rows of history."""
+    from keras_rlr.train import interrupt
+
+    tmp = tmp_path_factory.mktemp("damage")
+    _train_in_process(tmp / "straight")
+    stop = interrupt.StopAtSafePoints.on_epoch_end
+
+    def stop_after_the_second(self, epoch, logs=None):
+        stop(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    interrupt.StopAtSafePoints.on_epoch_end = stop_after_the_second
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _train_in_process(tmp / "stopped")
+    finally:
+        interrupt.StopAtSafePoints.on_epoch_end = stop
+    assert sorted(os.listdir(tmp / "stopped" / "backup")) == ["epoch_1", "epoch_2"]
+    return tmp / "straight", tmp / "stopped"
+
+
+def _same_as(out, straight):
+    import keras
+
+    name = "history.csv"
+    assert (out / name).read_bytes() == (straight / name).read_bytes()
+    a = keras.saving.load_model(straight / "model.keras")
+    b = keras.saving.load_model(out / "model.keras")
+    for wa, wb in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(wa.numpy(), wb.numpy(), err_msg=wa.path)
+
+
+def _flip(path, count=64):
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + count] = bytes(
+        b ^ 0xFF for b in data[middle : middle + count]
+    )
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["flipped", "zero bytes", "state.json missing"])
+def test_a_damaged_latest_backup_falls_back_and_recovers_exactly(
+    damage_runs, tmp_path, capsys, damage
+):
+    straight, stopped = damage_runs
+    out = tmp_path / "run"
+    shutil.copytree(stopped, out)
+    latest = out / "backup" / "epoch_2"
+    if damage == "flipped":
+        _flip(latest / "variables.npz")
+        damaged = latest / "variables.npz"
+    elif damage == "zero bytes":
+        (latest / "variables.npz").write_bytes(b"")
+        damaged = latest / "variables.npz"
+    else:
+        os.remove(latest / "state.json")
+        damaged = latest / "state.json"
+    capsys.readouterr()
+    _train_in_process(out)
+    (line,) = [
+        line for line in capsys.readouterr().out.splitlines() if "Resuming" in line
+    ]
+    assert f"at epoch 2/3 from its backup of epoch 1 ({out}/backup/epoch_1)" in line
+    assert f"{damaged} is damaged (" in line
+    _same_as(out, straight)
+
+
+def test_another_runs_backup_is_refused_by_name(damage_runs, tmp_path):
+    _, stopped = damage_runs
+    out = tmp_path / "run"
+    shutil.copytree(stopped, out)
+    state_path = out / "backup" / "epoch_2" / "state.json"
+    state = json.loads(state_path.read_text())
+    state["run"]["seed"] = 1  # as if copied from the seed-1 run
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(RunError) as raised:
+        _train_in_process(out)
+    message = str(raised.value)
+    assert (
+        f"{out}/backup/epoch_2 was written by a run with other settings than this "
+        "command's (seed: 1 -> 0)"
+    ) in message
+    assert "\n" not in message
+    assert not (out / "summary.json").exists()
+
+
+@pytest.mark.parametrize("damage", ["{}", "metric removed", "history cut"])
+def test_a_damaged_finished_run_is_corrupt_and_refused(damage_runs, tmp_path, damage):
+    straight, _ = damage_runs
+    out = tmp_path / "run"
+    shutil.copytree(straight, out)
+    summary = json.loads((out / "summary.json").read_text())
+    if damage == "{}":
+        (out / "summary.json").write_text("{}")
+    elif damage == "metric removed":
+        del summary["val_accuracy"]
+        (out / "summary.json").write_text(json.dumps(summary))
+    else:
+        lines = (out / "history.csv").read_bytes().splitlines(keepends=True)
+        (out / "history.csv").write_bytes(b"".join(lines[:2]))
+    run = RunDirectory(str(out))
+    assert run.state() == "corrupt"
+    with pytest.raises(RunError, match=r"is corrupt \(") as raised:
+        _train_in_process(out)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_run_that_never_started_creates_nothing(tmp_path):
+    """A dataset that cannot be had: no run directory (no config.json,
+    flags.txt or lock) is left behind."""
+    out = tmp_path / "run"
+    config = tiny_config(dataset="cifar10", data_dir=str(tmp_path / "missing"))
+    with pytest.raises(RunError, match="does not exist"):
+        train_and_evaluate(config, str(out), flagfile="--seed=0\n")
+    assert not out.exists()

@@ -115,7 +115,7 @@ def make_backups(backup_dir, epochs, history_file=None):
 def test_corrupt_backup_is_named(tmp_path):
     make_backups(tmp_path / "backup", 1)
     (tmp_path / "backup" / "epoch_1" / "variables.npz").write_bytes(b"not an npz")
-    with pytest.raises(RunError, match="epoch_1 is corrupt"):
+    with pytest.raises(RunError, match=r"epoch_1/\S+ is damaged .* no older backup"):
         train_and_evaluate(tiny_config(), str(tmp_path))
 
 
@@ -126,7 +126,8 @@ def test_corrupt_latest_backup_falls_back_to_the_previous_one(tmp_path):
     (tmp_path / "backup" / "epoch_3" / "state.json").write_text('{"epo')
     backup, corrupt = run.latest_backup()
     assert backup.epoch == run.resume_epoch() == 2
-    assert [os.path.basename(path) for path, _ in corrupt] == ["epoch_3"]
+    assert [os.path.basename(error.backup) for error in corrupt] == ["epoch_3"]
+    assert corrupt[0].path == str(tmp_path / "backup" / "epoch_3" / "state.json")
     # A half-renamed (temporary) backup is never taken for a backup.
     (tmp_path / "backup" / "epoch_2").rename(tmp_path / "backup" / ".epoch_2.tmp")
     assert run.resume_epoch() == 1
@@ -216,3 +217,70 @@ def test_history_is_rebuilt_from_the_backup(tmp_path):
     assert (tmp_path / "history.csv").read_bytes() == backed_up
     run.rebuild_history(None)  # no backup: no history
     assert not (tmp_path / "history.csv").exists()
+
+
+def test_a_backup_of_another_run_is_refused_by_name(tmp_path):
+    from keras_rlr.callbacks import ForeignBackupError, choose_backup
+
+    model = tiny_keras_model()
+    x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+    callback = BackupAndRestore(str(tmp_path), run={"seed": 1, "epochs": 5})
+    model.fit(x, y, epochs=2, callbacks=[callback], verbose=0)
+    backup, damaged = choose_backup(str(tmp_path), run={"seed": 1, "epochs": 5})
+    assert (backup.epoch, damaged) == (2, [])
+    with pytest.raises(ForeignBackupError, match=r"epoch_2 was written by another run"):
+        choose_backup(str(tmp_path), run={"seed": 0, "epochs": 5})
+    fresh = tiny_keras_model()
+    restore = BackupAndRestore(str(tmp_path), run={"seed": 0, "epochs": 5})
+    restore.set_model(fresh)
+    with pytest.raises(ForeignBackupError, match=r"\(seed: 1 -> 0\)"):
+        restore.on_train_begin()
+
+
+def test_the_chosen_backup_is_the_one_restored(tmp_path):
+    """Given a choice, BackupAndRestore restores exactly it (not the newest)."""
+    from keras_rlr.callbacks import backups
+
+    trained = make_backups(tmp_path, 3)
+    (older,) = [b for b in backups(str(tmp_path)) if b.epoch == 2]
+    older.verify()
+    fresh = tiny_keras_model()
+    callback = BackupAndRestore(str(tmp_path), restore=older)
+    callback.set_model(fresh)
+    callback.on_train_begin()
+    assert fresh._initial_epoch == 2
+    assert int(trained.optimizer.iterations) == 3  # one step an epoch
+    assert int(fresh.optimizer.iterations) == 2
+    with np.load(older.weights_path) as arrays:
+        np.testing.assert_array_equal(fresh.weights[0].numpy(), arrays["arr_0"])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"", b"PK\x03\x04", "flip"],
+    ids=["zero bytes", "cut", "flipped"],
+)
+def test_every_array_is_read_to_verify_a_backup(tmp_path, damage):
+    from keras_rlr.callbacks import BackupError, backups
+
+    make_backups(tmp_path, 1)
+    (backup,) = backups(str(tmp_path))
+    data = bytearray(open(backup.weights_path, "rb").read())
+    if damage == "flip":
+        # The last byte of the last array: only a read of that array sees it.
+        import struct
+        import zipfile
+
+        with zipfile.ZipFile(backup.weights_path) as archive:
+            last = archive.infolist()[-1]
+        name_length, extra_length = struct.unpack_from(
+            "<HH", data, last.header_offset + 26
+        )
+        start = last.header_offset + 30 + name_length + extra_length
+        data[start + last.compress_size - 1] ^= 0xFF
+    else:
+        data = damage
+    with open(backup.weights_path, "wb") as f:
+        f.write(bytes(data))
+    with pytest.raises(BackupError, match=r"variables.npz is damaged \(\w+"):
+        backup.verify()

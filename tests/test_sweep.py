@@ -46,10 +46,20 @@ FAKE_TRAIN = textwrap.dedent(
         f.write(json.dumps(dict(args=sys.argv[1:], resumed=resumed,
                                 start=time.time())) + "\\n")
     time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
+    if os.environ.get("FAKE_BARRIER"):  # wait (60 s at most) for N started
+        started = lambda: len(open(os.path.dirname(out) + "/../starts").read())
+        with open(os.path.dirname(out) + "/../starts", "a") as f:
+            f.write("x")
+        deadline = time.time() + 60
+        while started() < int(os.environ["FAKE_BARRIER"]) and time.time() < deadline:
+            time.sleep(0.01)
+        with open(os.path.dirname(out) + "/../overlaps", "a") as f:
+            f.write(f"{started()}\\n")
     if os.environ.get("FAIL_POINT") and os.environ["FAIL_POINT"] in out:
         sys.exit(3)
     with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump({"seed": int(args["seed"])}, f)
+        summary = {"seed": int(args["seed"]), "chance": 0.1, "num_random_labels": 10}
+        json.dump(summary, f)
     """
 )
 
@@ -222,9 +232,11 @@ def test_runner_skips_finished_resumes_interrupted_and_reports_failures(
     # An interrupted run (directory, no summary.json) and a finished one.
     os.makedirs(out / "base" / "seed_1")
     os.makedirs(out / "base" / "seed_2")
-    (out / "base" / "seed_2" / "summary.json").write_text("{}")
+    (out / "base" / "seed_2" / "summary.json").write_text(
+        '{"chance": 0.1, "num_random_labels": 10}'
+    )
     monkeypatch.setenv("FAIL_POINT", "dropout=0.5/seed_0")
-    monkeypatch.setenv("FAKE_SLEEP", "1.5")
+    monkeypatch.setenv("FAKE_BARRIER", "3")
     log = tmp_path / "progress.txt"
     with open(log, "w") as f:
         failed = runner.run_sweep(
@@ -237,9 +249,10 @@ def test_runner_skips_finished_resumes_interrupted_and_reports_failures(
     assert by_dir[f"{out}/base/seed_1"]["resumed"]
     assert not by_dir[f"{out}/base/seed_0"]["resumed"]
     assert f"{out}/base/seed_2" not in by_dir
-    starts = sorted(c["start"] for c in calls)
-    # Three at a time: the third started while the first still ran (1.5 s).
-    assert starts[2] - starts[0] < 1.5
+    # Three at a time: each of the first three runs waited for the third to
+    # start, and saw it (one at a time, the first would wait in vain).
+    overlaps = (out / "overlaps").read_text().split()
+    assert all(int(n) >= 3 for n in overlaps[:3]), overlaps
     assert runner.state(str(out / "dropout=0.5" / "seed_0")) == "failed"
     assert (out / "dropout=0.5" / "seed_0.log").read_text().startswith("$ ")
     progress = log.read_text()
@@ -249,6 +262,7 @@ def test_runner_skips_finished_resumes_interrupted_and_reports_failures(
 
     # Again: only the failed run is started, and it now succeeds.
     monkeypatch.delenv("FAIL_POINT")
+    monkeypatch.delenv("FAKE_BARRIER")
     with open(log, "w") as f:
         failed = runner.run_sweep(
             s, parallel=2, train_script=str(fake), poll_seconds=0.05, out=f
@@ -351,3 +365,74 @@ def test_readme_table_counts_the_runs_of_every_cpu_sweep(in_root):
     for path in configs:
         runs = grid.expand(sweep_config.parse_config(path)).runs
         assert int(listed[os.path.basename(path)[:-4]]) == len(runs), path
+
+
+# Stands in for train.py on a run another process works on: it exits 1 (as
+# train.py refused by the run's lock does) after that other process either
+# finished the run (FAKE_OTHER=finished) or holds its lock (FAKE_OTHER=running,
+# a `sleep` that keeps the lock after this script exits).
+OVERLAPPING_TRAIN = textwrap.dedent(
+    """\
+    import fcntl, json, os, subprocess, sys
+    out = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--output_dir=")][0]
+    os.makedirs(out, exist_ok=True)
+    if os.environ["FAKE_OTHER"] == "finished":
+        with open(os.path.join(out, "summary.json"), "w") as f:
+            json.dump({"chance": 0.1, "num_random_labels": 10}, f)
+    else:
+        lock = open(os.path.join(out, "lock"), "a+")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.Popen(["sleep", "20"], pass_fds=[lock.fileno()])
+    sys.exit(1)
+    """
+)
+
+
+@pytest.mark.parametrize("other", ["finished", "running"])
+def test_a_run_another_process_finished_or_runs_is_no_failure(
+    tmp_path, in_root, monkeypatch, other
+):
+    """Two overlapping shards: what the other one did is not a failure here."""
+    fake = tmp_path / "fake_train.py"
+    fake.write_text(OVERLAPPING_TRAIN)
+    s = _sweep(tmp_path)
+    runs = s.runs[:1]
+    monkeypatch.setenv("FAKE_OTHER", other)
+    with open(tmp_path / "progress.txt", "w") as f:
+        failed = runner.run_sweep(
+            s, runs, train_script=str(fake), poll_seconds=0.05, out=f
+        )
+    assert failed == []
+    run_dir = s.run_dir(runs[0])
+    assert not os.path.exists(run_dir + ".failed")
+    assert runner.state(run_dir) == other
+    progress = (tmp_path / "progress.txt").read_text()
+    assert f"{other} by another process (exit 1 here)" in progress.replace(
+        "running in another", "running by another"
+    )
+
+
+def test_a_rerun_reports_diverged_and_corrupt_runs_as_failures(tmp_path, in_root):
+    from keras_rlr.train.run_directory import RunDirectory
+
+    s = _sweep(tmp_path)
+    finished, diverged, corrupt = s.runs[:3]
+    done = {"chance": 0.1, "num_random_labels": 10}
+    RunDirectory(s.run_dir(finished)).write_config({"epochs": 1})
+    RunDirectory(s.run_dir(finished)).write_summary(done | {"epoch": 0.0})
+    (tmp_path / "h.csv").write_text("epoch\n0\n")
+    os.replace(tmp_path / "h.csv", s.run_dir(finished) + "/history.csv")
+    os.makedirs(s.run_dir(diverged))
+    RunDirectory(s.run_dir(diverged)).write_diverged(0, 3, float("nan"), "nan")
+    os.makedirs(s.run_dir(corrupt))
+    with open(s.run_dir(corrupt) + "/summary.json", "w") as f:
+        f.write("{}")  # no chance, no num_random_labels
+    with open(tmp_path / "progress.txt", "w") as f:
+        failed = runner.run_sweep(s, s.runs[:3], out=f)
+    assert [(r.seed, code) for r, code in failed] == [
+        (diverged.seed, "failed (diverged)"),
+        (corrupt.seed, "corrupt"),
+    ]
+    assert "3 runs, 1 finished, 0 to run" in (tmp_path / "progress.txt").read_text()
+    listed = runner.describe(s, s.runs[:3])
+    assert "summary.json is corrupt (it lacks chance, num_random_labels)" in listed

@@ -52,6 +52,9 @@ def test_flags_are_resolved_through_nested_flagfiles(tiny_run):
     assert "--dataset=digits" in flags  # from quickstart.cfg
     assert "--momentum=0.9" in flags  # from base.cfg
     assert "--epochs=4" in flags and "--reg_lambda=0.5" in flags  # overrides
+    # Where the run lives is not part of it: a copied directory, resumed with
+    # --flagfile=COPY/flags.txt --output_dir=COPY, trains the copy.
+    assert not [flag for flag in flags if flag.startswith("--output_dir")]
     config = json.loads((output_dir / "config.json").read_text())
     assert config["epochs"] == 4 and config["model"] == "small_cnn"
 

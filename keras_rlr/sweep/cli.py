@@ -109,7 +109,8 @@ def main(argv):
             console.fail(error)
     if failed:
         lines = "\n".join(
-            f"  {sweep.run_dir(run)} (exit {code}; log {sweep.run_dir(run)}.log)"
+            f"  {sweep.run_dir(run)} ({runner.describe_failure(code)}; "
+            f"log {sweep.run_dir(run)}.log)"
             for run, code in failed
         )
         sys.exit(f"{console.program()}: {len(failed)} run(s) failed:\n{lines}")

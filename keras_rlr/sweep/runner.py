@@ -77,8 +77,15 @@ def run_sweep(
     `<run_dir>.failed` holding its exit status. `train_script` runs a script
     in place of `python -m keras_rlr.train` (tests stand in for train.py).
 
+    A run that ends unfinished is re-read before it is called failed: one
+    that another process (an overlapping `--shard`) is running or has
+    finished is that process's, not a failure here, and gets no marker.
+
     Returns:
-        The runs that failed, as `(run, exit status)` pairs.
+        The runs that failed, as `(run, exit status)` pairs; runs skipped as
+        `failed (diverged)` or `corrupt` are among them, with that state in
+        place of an exit status (a rerun does not change them, and the sweep
+        is not complete while they are there).
     """
     runs = sweep.runs if runs is None else runs
     states = [state(sweep.run_dir(run)) for run in runs]
@@ -98,7 +105,12 @@ def run_sweep(
         if run_state in ("running", DIVERGED_STATE, "corrupt"):
             say(f"skip {_label(run)}: {run_state} ({sweep.run_dir(run)})")
     env = run_environment(parallel)
-    running, failed, done = {}, [], skipped
+    running, done = {}, skipped
+    failed = [
+        (run, run_state)
+        for run, run_state in zip(runs, states, strict=True)
+        if run_state in (DIVERGED_STATE, "corrupt")
+    ]
     queue = list(enumerate(todo))
     try:
         while queue or running:
@@ -123,8 +135,15 @@ def run_sweep(
                 done += 1
                 seconds = time.time() - start
                 run_dir = RunDirectory(sweep.run_dir(run))
-                if code == 0 and run_dir.is_finished():
+                # Read again, now: another process may have run it meanwhile.
+                now = run_dir.state()
+                if now == "finished":
+                    _remove(run_dir.failed_marker)  # of an earlier attempt
                     status = f"finished in {seconds:.0f} s"
+                    if code:
+                        status = f"finished by another process (exit {code} here)"
+                elif now == "running":
+                    status = f"running in another process (exit {code} here)"
                 else:
                     code = code or 1
                     failed.append((run, code))
@@ -147,6 +166,16 @@ def run_sweep(
     return failed
 
 
+def _remove(path):
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def describe_failure(code):
+    """A failure of `run_sweep`'s result as words: `exit 3`, `corrupt`, ..."""
+    return f"exit {code}" if isinstance(code, int) else code
+
+
 def run_environment(parallel):
     """The environment of each run when `parallel` run at a time: this
     process's, where each run gets its share of the cores (unless set)
@@ -162,8 +191,7 @@ def _start(sweep, run, train_script, env):
     """Starts `run`'s process (forked from the fork server); returns it."""
     run_dir = RunDirectory(sweep.run_dir(run))
     os.makedirs(os.path.dirname(run_dir.path), exist_ok=True)
-    if os.path.exists(run_dir.failed_marker):
-        os.remove(run_dir.failed_marker)
+    _remove(run_dir.failed_marker)
     command = sweep.command(run, sys.executable, train_script)
     with open(run_dir.log_file, "a") as log:
         log.write(f"$ {shlex.join(command)}\n")
@@ -245,7 +273,7 @@ def describe(sweep, runs=None):
         line = f"{run_dir.state():<11} {run_dir.path}"
         if run_dir.state() == "corrupt":
             try:
-                run_dir.read_summary()
+                run_dir.verify_finished()
             except RunDirectoryError as error:
                 line += f"  ({error})"
         lines.append(line)

@@ -167,6 +167,9 @@ class Inputs:
     steps_per_epoch: int
     train: tf.data.Dataset | None  # None when no epoch is left to train
     clean_train: tf.data.Dataset | None = None  # default: splits.train
+    # The epochs `train` holds: `first_epoch` to `epochs` (exclusive).
+    first_epoch: int | None = None
+    epochs: int | None = None
 
     def evaluation(self, config, split, stream):
         """Un-augmented, canonical order, with the random labels of `stream`."""
@@ -189,9 +192,39 @@ class Inputs:
     def test(self, config):
         return self.evaluation(config, self.splits.test, data.TEST_STREAM)
 
+    def with_training_stream(self, config, initial_epoch):
+        """These inputs with the training stream of epochs `initial_epoch` to
+        `config.epochs` (none when no epoch is left)."""
+        train = None
+        if initial_epoch < config.epochs:
+            train = data.training_dataset(
+                self.splits.train,
+                batch_size=config.batch_size,
+                num_random_labels=config.num_random_labels,
+                seed=config.seed,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                augment=config.augment,
+                horizontal_flip=self.splits.horizontal_flip,
+            )
+        return dataclasses.replace(
+            self, train=train, first_epoch=initial_epoch, epochs=config.epochs
+        )
 
-def build_inputs(config, initial_epoch=0):
-    """Loads `config.dataset` and builds the training stream from `initial_epoch`."""
+    def check_stream(self, initial_epoch, epochs):
+        """Raises `ValueError` unless the training stream holds exactly the
+        epochs `initial_epoch` to `epochs` that `fit` is asked to train: Keras
+        would train on a shorter one and only warn."""
+        if (self.first_epoch, self.epochs) != (initial_epoch, epochs):
+            raise ValueError(
+                f"the training stream holds epochs {self.first_epoch} to "
+                f"{self.epochs}, fit is asked for {initial_epoch} to {epochs}. "
+                f"Received: initial_epoch={initial_epoch}, epochs={epochs}"
+            )
+
+
+def load_inputs(config):
+    """Loads `config.dataset` (with `--label_noise` applied), no stream yet."""
     splits = datasets.load(
         config.dataset, config.data_dir, max_train_examples=config.max_train_examples
     )
@@ -203,16 +236,9 @@ def build_inputs(config, initial_epoch=0):
         ),
     )
     steps = data.steps_per_epoch(splits.train, config.batch_size)
-    train = None
-    if initial_epoch < config.epochs:
-        train = data.training_dataset(
-            splits.train,
-            batch_size=config.batch_size,
-            num_random_labels=config.num_random_labels,
-            seed=config.seed,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            augment=config.augment,
-            horizontal_flip=splits.horizontal_flip,
-        )
-    return Inputs(splits, steps, train, clean_train)
+    return Inputs(splits, steps, None, clean_train)
+
+
+def build_inputs(config, initial_epoch=0):
+    """Loads `config.dataset` and builds the training stream from `initial_epoch`."""
+    return load_inputs(config).with_training_stream(config, initial_epoch)

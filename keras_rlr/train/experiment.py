@@ -15,10 +15,14 @@ import tensorflow as tf
 
 from keras_rlr import data, export
 from keras_rlr.callbacks import (
+    LATEST,
     BackupAndRestore,
     DivergedError,
+    IncompleteEpochError,
+    RequireFullEpochs,
     StopOnNonFiniteLoss,
     TrainSetEvaluation,
+    backup_variables,
 )
 from keras_rlr.memorization import class_only_accuracy
 from keras_rlr.model import BAD_DATA
@@ -43,7 +47,9 @@ from keras_rlr.train.run_directory import (
     TENSORBOARD,
     RunDirectory,
     RunDirectoryError,
+    check_history,
     describe_changes,
+    run_identity,
 )
 from keras_rlr.train.tensorboard import TensorBoard
 
@@ -59,42 +65,78 @@ class RunError(Exception):
 def train_and_evaluate(config, output_dir, strategy=None, flagfile=None):
     """Train `config` into `output_dir`, resuming it if it was interrupted.
 
+    Nothing is written before the data is loaded and the model built: a run
+    that cannot start (a dataset that cannot be had, a missing `--data_dir`,
+    bad settings) leaves no run directory behind.
+
     Args:
         config: the run's `Config`.
         output_dir: the run directory (see `keras_rlr.train.run_directory`).
         strategy: a `tf.distribute.Strategy`; everything is created in its
             scope. Default: the current one (one device).
-        flagfile: the command line's resolved flags, written to `flags.txt`.
+        flagfile: the command line's resolved flags, written to `flags.txt`
+            without `--output_dir` (a copied run directory trains where it is
+            told, never back into the original).
 
     Returns:
         The summary dict written to `summary.json`.
     """
     strategy = strategy or tf.distribute.get_strategy()
     run = RunDirectory(distribute.worker_output_dir(output_dir))
+    _check_settings(config, strategy)
     try:
-        # One writer per directory, for the whole run: a second process stops here.
-        lock = run.lock()
+        if run.is_locked():  # before loading anything: refused at once
+            run.lock().close()
+        state = run.state()
+        if state == "finished":
+            return _finished_run(run, config)
+        if state == "corrupt":
+            run.verify_finished()  # raises, naming the file
+        if state == DIVERGED_STATE:
+            raise RunError(
+                f"{run.path!r} holds a run that diverged "
+                f"({run.read_diverged().get('message', '')}); see {DIVERGED}. "
+                "Choose another --output_dir or delete that directory."
+            )
     except RunDirectoryError as error:
         raise RunError(str(error)) from error
-    except OSError as error:
+    except OSError as error:  # e.g. an --output_dir under a file
         raise RunError(_os_error_text(error, run)) from error
     previous_policy = keras.mixed_precision.global_policy()
     try:
-        if run.state() == "finished":
-            return _finished_run(run, config)
-        initial_epoch, backup = _prepare(run, config, strategy)
-        if flagfile is not None:
-            run.write_flags(flagfile)
         keras.utils.set_random_seed(config.seed)
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
         keras.mixed_precision.set_global_policy(config.mixed_precision)
-        return _train(run, config, strategy, initial_epoch, backup)
+        inputs, model = _build(config, strategy)
+        try:
+            # One writer per directory, for the whole run: a second process
+            # stops here.
+            lock = run.lock()
+        except RunDirectoryError as error:
+            raise RunError(str(error)) from error
+        try:
+            backup = _prepare(run, config, model)
+            if flagfile is not None:
+                run.write_flags(_without_output_dir(flagfile))
+            initial_epoch = backup.epoch if backup else 0
+            inputs = inputs.with_training_stream(config, initial_epoch)
+            return _train(run, config, strategy, inputs, model, backup)
+        finally:
+            lock.close()
     except OSError as error:  # a full disk, a lost mount, permissions
         raise RunError(_os_error_text(error, run)) from error
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
-        lock.close()
+
+
+def _without_output_dir(flagfile):
+    """`flags.txt`'s text: the flags that define the run, not where it lives."""
+    return "".join(
+        line
+        for line in flagfile.splitlines(keepends=True)
+        if not line.startswith("--output_dir=")
+    )
 
 
 def _os_error_text(error, run):
@@ -110,8 +152,8 @@ def _os_error_text(error, run):
     return f"cannot write {where} ({error.strerror or error}). {fix}"
 
 
-def _prepare(run, config, strategy):
-    """Check the settings and the directory; returns the epoch to start at."""
+def _check_settings(config, strategy):
+    """Refuses settings that cannot run (before anything is loaded or written)."""
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise RunError(
@@ -125,32 +167,65 @@ def _prepare(run, config, strategy):
                 f"--{field.name} must be one of {field.choices}. "
                 f"Received: {field.name}={value!r}"
             )
-    state = run.state()
-    try:
-        if state == "corrupt":
-            run.read_summary()  # raises, naming the file
-        if state == DIVERGED_STATE:
-            raise RunError(
-                f"{run.path!r} holds a run that diverged "
-                f"({run.read_diverged().get('message', '')}); see {DIVERGED}. "
-                "Choose another --output_dir or delete that directory."
+
+
+def _build(config, strategy):
+    """The run's data (no training stream yet) and its compiled model."""
+    try:  # Everything that depends on the user's settings fails here, early.
+        inputs = builders.load_inputs(config)
+        with strategy.scope():
+            model = distribute.fit_on_workers(
+                builders.build_model(
+                    config, inputs.splits.image_shape, inputs.splits.num_classes
+                ),
+                strategy,
             )
-        run.check_config(schema.to_dict(config))
-        backup, corrupt = run.latest_backup()
+            model.compile(
+                optimizer=builders.build_optimizer(config, inputs.steps_per_epoch),
+                jit_compile=builders.jit_compile(config.jit_compile, strategy),
+                steps_per_execution=builders.steps_per_execution(
+                    config.steps_per_execution, inputs.steps_per_epoch, strategy
+                ),
+            )
+            # The optimizer's variables exist before a backup is checked
+            # against them.
+            backup_variables(model)
+    except (ValueError, RuntimeError) as error:
+        raise RunError(str(error)) from error
+    return inputs, model
+
+
+def _prepare(run, config, model):
+    """Chooses the backup to resume from (None: start from the beginning),
+    checks the settings against the directory's and rebuilds `history.csv`.
+
+    The one decision: the backup chosen here (`RunDirectory.latest_backup`,
+    every file read and checked against `model` and this run's identity) is
+    the epoch printed, the history rebuilt, the epoch the training stream
+    starts at, and what `BackupAndRestore` restores.
+    """
+    settings = schema.to_dict(config)
+    try:
+        backup, damaged = run.latest_backup(
+            backup_variables(model), run_identity(settings)
+        )
+        run.check_config(settings, resuming=backup is not None)
     except RunDirectoryError as error:
         raise RunError(str(error)) from error
-    for path, error in corrupt:
-        print(f"The backup {path} is corrupt ({error}); using the previous one.")
-    initial_epoch = backup.epoch if backup else 0
-    run.write_config(schema.to_dict(config))
-    if initial_epoch:
-        print(
-            f"Resuming {run.path} at epoch {initial_epoch + 1}/{config.epochs} "
-            "from its backup."
+    run.write_config(settings)
+    if backup is not None:
+        line = (
+            f"Resuming {run.path} at epoch {backup.epoch + 1}/{config.epochs} "
+            "from its backup"
         )
+        if damaged:
+            line += f" of epoch {backup.epoch} ({backup.path}): " + "; ".join(
+                f"{error.path} is damaged ({error.reason})" for error in damaged
+            )
+        print(line + ".", flush=True)
     # From the backup, never trimmed in place: a crash may have left anything.
     run.rebuild_history(backup)
-    return initial_epoch, backup
+    return backup
 
 
 def _finished_run(run, config):
@@ -170,47 +245,39 @@ def _finished_run(run, config):
     return run.read_summary()
 
 
-def run_callbacks(run, inputs, config, initial_epoch=0):
+def run_callbacks(run, inputs, config, initial_epoch=0, backup=LATEST):
     """The callbacks of a run's `fit`, in the order they must see the logs
-    (also timed by `benchmarks/epoch_cost.py`)."""
+    (also timed by `benchmarks/epoch_cost.py`). `backup`: what
+    `BackupAndRestore` restores (the backup `_prepare` chose)."""
     return [
         # A NaN or infinite loss stops the run at that batch, as a failure.
         StopOnNonFiniteLoss(),
+        # An epoch short of its steps is a failure, before it is logged.
+        RequireFullEpochs(inputs.steps_per_epoch),
         # Before the loggers: it adds train_* metrics to the logs they record.
         TrainSetEvaluation(inputs.train_evaluation(config)),
         keras.callbacks.CSVLogger(run.file(HISTORY), append=initial_epoch > 0),
         TensorBoard(run.file(TENSORBOARD)),
         # After the logs are written: a backup means its epoch is complete,
         # and it keeps the history rows so far.
-        BackupAndRestore(run.backup_dir, history_file=run.file(HISTORY)),
+        BackupAndRestore(
+            run.backup_dir,
+            history_file=run.file(HISTORY),
+            run=run_identity(schema.to_dict(config)),
+            restore=backup,
+        ),
         interrupt.StopAtSafePoints(),  # last: after the backup
     ]
 
 
-def _train(run, config, strategy, initial_epoch, backup):
-    try:  # Everything that depends on the user's settings fails here, early.
-        inputs = builders.build_inputs(config, initial_epoch)
-        with strategy.scope():
-            model = distribute.fit_on_workers(
-                builders.build_model(
-                    config, inputs.splits.image_shape, inputs.splits.num_classes
-                ),
-                strategy,
-            )
-            model.compile(
-                optimizer=builders.build_optimizer(config, inputs.steps_per_epoch),
-                jit_compile=builders.jit_compile(config.jit_compile, strategy),
-                steps_per_execution=builders.steps_per_execution(
-                    config.steps_per_execution, inputs.steps_per_epoch, strategy
-                ),
-            )
-    except (ValueError, RuntimeError) as error:
-        raise RunError(str(error)) from error
-
-    callbacks = run_callbacks(run, inputs, config, initial_epoch)
+def _train(run, config, strategy, inputs, model, backup):
+    initial_epoch = backup.epoch if backup else 0
+    callbacks = run_callbacks(run, inputs, config, initial_epoch, backup=backup)
     (epoch_backups,) = [c for c in callbacks if isinstance(c, BackupAndRestore)]
     start = time.time()
     if inputs.train is not None:
+        # Keras trains on a shorter stream than it is asked for, with a warning.
+        inputs.check_stream(initial_epoch, config.epochs)
         try:
             with (
                 distribute.stop_when_a_worker_is_lost(strategy, RunError),
@@ -232,6 +299,12 @@ def _train(run, config, strategy, initial_epoch, backup):
                 f"{error} The run in {run.path} is marked {DIVERGED_STATE} "
                 f"({DIVERGED}), with no summary.json."
             ) from error
+        except IncompleteEpochError as error:
+            raise RunError(
+                f"{error}; the run in {run.path} stops unfinished, with no "
+                "summary.json (its last complete epoch is backed up). This is a "
+                "bug: please report it with the command."
+            ) from error
         except tf.errors.InvalidArgumentError as error:
             refused = [line for line in error.message.splitlines() if BAD_DATA in line]
             if not refused:
@@ -242,11 +315,11 @@ def _train(run, config, strategy, initial_epoch, backup):
     else:  # crashed after the last epoch's backup: only the final files remain
         backup.restore(model)
     elapsed = time.time() - start
+    history = _check_complete(run, config, model, inputs)
     model.save(run.file(MODEL))
     if config.export_dir:
         export.export_saved_model(model, config.export_dir)
 
-    history = run.read_history()
     chance = 1.0 / config.num_random_labels
     summary = {name: values[-1] for name, values in history.items() if values}
     summary.update(
@@ -276,6 +349,8 @@ def _train(run, config, strategy, initial_epoch, backup):
     hparams.write(run.file(TENSORBOARD), config, summary, name=_trial_name(run))
     run.write_summary(summary)  # last: it marks the run finished
     run.remove_backup()
+    with contextlib.suppress(FileNotFoundError):  # of an earlier, failed attempt
+        os.remove(run.failed_marker)
     print(format_summary(summary, run.path))
     return summary
 
@@ -292,6 +367,30 @@ def _last_backup_written(backups):
             backups.wait()
         raise
     backups.wait()
+
+
+def _check_complete(run, config, model, inputs):
+    """The run's history, checked before the run may be called finished: one
+    row per epoch, every value finite, and (where the optimizer counts every
+    step: not a loss-scaling one, which skips overflowing steps) every epoch
+    trained on its full number of steps. `RunError` otherwise."""
+    try:
+        history = run.read_history()
+        check_history(history, config.epochs, run.file(HISTORY))
+    except RunDirectoryError as error:
+        raise RunError(f"the run did not finish cleanly: {error}") from error
+    optimizer = model.optimizer
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        # (Under a strategy the variable is a distributed one: read its value.)
+        steps = int(tf.convert_to_tensor(optimizer.iterations.value))
+        expected = config.epochs * inputs.steps_per_epoch
+        if steps != expected:
+            raise RunError(
+                f"the run did not finish cleanly: it trained {steps} steps, "
+                f"expected {config.epochs} epochs x {inputs.steps_per_epoch}. "
+                f"Delete {run.path} to train it again."
+            )
+    return history
 
 
 def _trial_name(run):

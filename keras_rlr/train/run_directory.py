@@ -5,7 +5,8 @@ a run (the run itself on resume, the sweep runner, the report) reads it
 through `RunDirectory`:
 
 - `config.json`: the resolved configuration; `flags.txt`: the command line's
-  flags, a flagfile that reproduces the run;
+  flags but `--output_dir`, a flagfile that reproduces the run wherever the
+  directory is;
 - `history.csv`: one row per epoch, `epoch` and every logged metric;
 - `summary.json`: the final epoch's metrics, `num_random_labels`, `chance`,
   ...; written last, its presence means "finished";
@@ -22,19 +23,25 @@ through `RunDirectory`:
 
 A run's state (`STATES`) is `fresh` (no directory yet), `interrupted` (a
 directory without `summary.json`: started again, it resumes), `running` (its
-lock is held), `finished` (a `summary.json` that parses), `failed` (the sweep
-runner's marker), `failed (diverged)` or `corrupt` (a `summary.json` that
-does not parse).
+lock is held), `finished` (a `summary.json` that agrees with `history.csv`
+and `config.json`: `verify_finished`), `failed` (the sweep runner's marker),
+`failed (diverged)` or `corrupt` (a `summary.json` that does not parse or
+does not agree). `state` reads JSON and CSV only: this module imports no
+TensorFlow.
 
 Every file that records progress or completion is written atomically
 (`keras_rlr._atomic`): a temporary name, flush, fsync, rename. A run backs up
 its whole state at the end of every epoch as one unit
 (`keras_rlr.callbacks.BackupAndRestore`: weights, optimizer state, epoch,
-seed-generator states and the history rows). Started again with the same
-command after a crash, it resumes from the newest readable backup and rebuilds
-`history.csv` from it: the training stream is a function of `(seed, epoch)`
-(`keras_rlr.data.training_dataset`), so the resumed run sees the batches the
-uninterrupted one would have, and ends with the same weights.
+seed-generator states, the history rows and the run's identity,
+`run_identity`). Started again with the same command after a crash, it
+resumes from the backup that `keras_rlr.callbacks.choose_backup` chooses (the
+newest whose every file reads back whole and that this run wrote: the one
+decision, `latest_backup`) and rebuilds `history.csv` from it: the training
+stream is a function of `(seed, epoch)` (`keras_rlr.data.training_dataset`),
+so the resumed run sees the batches the uninterrupted one would have, and
+ends with the same weights. `docs/reliability.md` lists what a rerun does
+with each kind of damage.
 """
 
 import csv
@@ -108,10 +115,10 @@ class RunDirectory:
         return os.path.exists(self.file(SUMMARY))
 
     def state(self):
-        """One of `STATES`."""
+        """One of `STATES`. TensorFlow-free: it reads JSON and CSV only."""
         if self.is_finished():
             try:
-                self.read_summary()
+                self.verify_finished()
             except RunDirectoryError:
                 return "corrupt"
             return "finished"
@@ -124,6 +131,53 @@ class RunDirectory:
         if os.path.isdir(self.path):
             return "interrupted"
         return "fresh"
+
+    def verify_finished(self):
+        """Checks that a finished run's files agree; returns its summary.
+
+        `summary.json` must be a JSON object with `chance` and
+        `num_random_labels`. Where `config.json` says how many epochs the run
+        has (every run `train.py` writes; not synthetic test directories),
+        `history.csv` must hold exactly one row per epoch, `0` to `epochs - 1`,
+        with finite values, and `summary.json` the last row's value of every
+        column.
+
+        Raises:
+            RunDirectoryError: naming the file that does not agree, and the fix.
+        """
+        summary = self.read_summary()
+        path = self.file(SUMMARY)
+        if not isinstance(summary, dict):
+            raise _corrupt(path, f"not a JSON object: {summary!r:.40}")
+        missing = [key for key in ("chance", "num_random_labels") if key not in summary]
+        if missing:
+            raise _corrupt(path, f"it lacks {', '.join(missing)}")
+        epochs = self.configured_epochs()
+        if epochs is None:
+            return summary
+        history = self.read_history()
+        check_history(history, epochs, self.file(HISTORY))
+        for name, values in history.items():
+            if name not in summary:
+                raise _corrupt(path, f"it lacks {name!r}, a column of {HISTORY}")
+            if summary[name] is None or not math.isclose(
+                summary[name], values[-1], rel_tol=1e-6, abs_tol=1e-12
+            ):
+                raise _corrupt(
+                    path,
+                    f"{name}={summary[name]!r} where the last row of {HISTORY} "
+                    f"has {values[-1]!r}",
+                )
+        return summary
+
+    def configured_epochs(self):
+        """`epochs` of `config.json` (None without a readable one)."""
+        try:
+            with open(self.file(CONFIG)) as f:
+                epochs = json.load(f).get("epochs")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return epochs if isinstance(epochs, int) else None
 
     def lock(self):
         """Takes the directory's exclusive lock for the life of the process.
@@ -175,14 +229,21 @@ class RunDirectory:
         """Writes `flags.txt`, a flagfile that reproduces the run."""
         _atomic.write_text(self.file(FLAGS), text)
 
-    def check_config(self, config):
-        """Refuse to continue a run that was started with other settings."""
+    def check_config(self, config, resuming=None):
+        """Refuse to continue a run that was started with other settings.
+
+        `resuming`: whether the run resumes from a backup (default: whether
+        it has one)."""
         changed = self.changed_settings(config)
-        if changed and self.resume_epoch() > 0:
+        if resuming is None:
+            resuming = bool(changed) and self.resume_epoch() > 0
+        if changed and resuming:
             raise RunDirectoryError(
-                f"{self.path!r} holds an interrupted run with other settings "
+                f"{self.file(CONFIG)} records other settings for the interrupted "
+                f"run in {self.path} than this command "
                 f"({describe_changes(changed)}). Resume it with its own flags "
-                f"(--flagfile={self.file(FLAGS)}) or choose another "
+                f"(--flagfile={self.file(FLAGS)} --output_dir={self.path}), "
+                "restore config.json if it was edited, or choose another "
                 "--output_dir."
             )
 
@@ -215,25 +276,41 @@ class RunDirectory:
         backup, _ = self.latest_backup()
         return backup.epoch if backup else 0
 
-    def latest_backup(self):
-        """The newest readable backup, and the newer corrupt ones it skips.
+    def latest_backup(self, variables=None, run=None):
+        """The backup to resume from (`keras_rlr.callbacks.choose_backup`),
+        and the newer damaged ones it skips.
+
+        Args:
+            variables: the model's variables (`callbacks.backup_variables`):
+                the backup's arrays are checked against their shapes.
+            run: the run's identity (`run_identity`): a backup of another run
+                is refused.
 
         Returns:
-            `(keras_rlr.callbacks.Backup or None, [(path, error), ...])`.
-            Raises `RunDirectoryError` when there are backups but none is
-            readable.
-        """
-        from keras_rlr.callbacks import latest_backup
+            `(keras_rlr.callbacks.Backup or None, [BackupError, ...])`.
 
-        backup, corrupt = latest_backup(self.backup_dir)
-        if backup is None and corrupt:
-            path, error = corrupt[0]
+        Raises:
+            RunDirectoryError: every backup is damaged, or one belongs to
+                another run; the message names the file and the fix.
+        """
+        from keras_rlr.callbacks import ForeignBackupError, choose_backup
+
+        try:
+            backup, damaged = choose_backup(self.backup_dir, variables, run)
+        except ForeignBackupError as error:
             raise RunDirectoryError(
-                f"The backup {path} is corrupt ({error}) and no older one is "
-                f"readable. Delete {self.backup_dir} to restart the run from "
-                "scratch."
+                f"The backup {error.backup} was written by a run with other "
+                f"settings than this command's ({error.reason}). Resume that run "
+                f"with its own flags (--flagfile={self.file(FLAGS)} "
+                f"--output_dir={self.path}) or choose another --output_dir; if "
+                f"the backup was copied here by mistake, delete it."
+            ) from error
+        if backup is None and damaged:
+            raise RunDirectoryError(
+                f"The backup {damaged[0]} and no older backup is whole. "
+                f"Delete {self.backup_dir} to train the run again from the start."
             )
-        return backup, corrupt
+        return backup, damaged
 
     def rebuild_history(self, backup):
         """Rewrites `history.csv` as it was at `backup` (None: no history).
@@ -261,6 +338,42 @@ class RunDirectory:
     def remove_backup(self):
         """Deletes the backup of a finished run."""
         shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+def run_identity(config):
+    """What identifies a run in its backups: the resolved settings (a dict
+    from `config.to_dict`), seed included, less those a resumed run may
+    change (`RESUMABLE_CHANGES`)."""
+    return {key: value for key, value in config.items() if key not in RESUMABLE_CHANGES}
+
+
+def check_history(history, epochs, path):
+    """Raises `RunDirectoryError` unless `history` (from `read_history`)
+    holds one row per epoch `0, ..., epochs - 1`, every value finite."""
+    rows = history.get("epoch", [])
+    if rows != list(range(epochs)):
+        shown = [int(e) if float(e).is_integer() else e for e in rows]
+        raise _corrupt(
+            path, f"its epochs are {_abridged(shown)}, expected 0 to {epochs - 1}"
+        )
+    for name, values in history.items():
+        if len(values) != epochs:
+            raise _corrupt(path, f"{name} has {len(values)} values for {epochs} epochs")
+        bad = [i for i, value in enumerate(values) if not math.isfinite(value)]
+        if bad:
+            raise _corrupt(path, f"{name} is {values[bad[0]]} at epoch {bad[0]}")
+
+
+def _abridged(items, most=6):
+    text = ", ".join(map(str, items[:most]))
+    return f"[{text}{', ...' if len(items) > most else ''}]"
+
+
+def _corrupt(path, reason):
+    return RunDirectoryError(
+        f"{path} is corrupt ({reason}). Delete the run directory to train it "
+        "again, or restore the file."
+    )
 
 
 def describe_changes(changed):
@@ -302,7 +415,7 @@ def is_locked(path):
     """Whether some process holds a lock on `path` (False if there is no file)."""
     try:
         f = open(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     with f:
         try:
