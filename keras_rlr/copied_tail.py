@@ -1,0 +1,179 @@
+"""`CopiedTail`: `C` fresh copies of any Keras sub-network, run as one layer."""
+
+import copy
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_rlr._arguments import check_arg
+
+IMPLEMENTATIONS = ("auto", "loop", "vectorized")
+
+# What implementation="auto" runs: the fastest in benchmarks/copied_tail.py
+# (docs/heads_at_any_depth.md). On this project's CPU the loop of C calls of
+# the template on each copy's weights was as fast as or faster than
+# tf.vectorized_map over the copies for every tail measured (a residual block,
+# a MobileNetV2 block with squeeze-excite, transformer blocks), which falls
+# back to a while loop for convolutions whose filters differ per copy.
+AUTO = "loop"
+
+
+@keras.saving.register_keras_serializable(package="keras_rlr")
+class CopiedTail(keras.layers.Layer):
+    """`C` fresh copies of a functional sub-network, each ending in `R` outputs.
+
+    The copy-depth heads of the paper (docs/method.md, "Split point") for a
+    tail that branches, merges or holds any Keras layer (depthwise and 1-D
+    convolutions, layer normalization, attention, recurrent layers, nested
+    models, ...): the `template` is one copy, a functional model from the
+    features to `R` logits. Each copy's weights are stacked, `(C, ...)` per
+    template weight; the copies run the template with
+    `template.stateless_call` on their own slice, one after another
+    (`implementation="loop"`) or vectorized over the copies with
+    `tf.vectorized_map` (`"vectorized"`); `"auto"` runs the fastest measured
+    (`benchmarks/copied_tail.py`). A tail that is a chain of `Dense`,
+    `Conv2D` and a few more layers is faster as `CopiedHeads` (fused).
+
+    Each copy is initialized as a fresh layer would be, with its own draw (a
+    fixed initializer seed is offset by the copy's index). The copies carry no
+    weight penalty: they are the measuring instrument. Non-trainable state
+    (batch-norm moving statistics, dropout seeds) is per copy and updated in
+    training.
+
+    Args:
+        template: a functional `keras.Model` (or its
+            `keras.saving.serialize_keras_object` dict) from the features to
+            `(batch, R)` logits; only its configuration is used, never its
+            weights.
+        num_copies: `C`, the number of copies (one per class).
+        implementation: one of `IMPLEMENTATIONS`.
+        **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    >>> inputs = keras.Input((4, 8))
+    >>> x = keras.layers.LayerNormalization()(inputs)
+    >>> x = keras.layers.GlobalAveragePooling1D()(x)
+    >>> template = keras.Model(inputs, keras.layers.Dense(5)(x))
+    >>> heads = CopiedTail(template, num_copies=3)
+    >>> heads(keras.ops.ones((2, 4, 8))).shape
+    (2, 3, 5)
+    """
+
+    def __init__(self, template, num_copies, implementation="auto", **kwargs):
+        super().__init__(**kwargs)
+        check_arg("num_copies", num_copies, num_copies >= 1, ">= 1")
+        check_arg(
+            "implementation",
+            implementation,
+            implementation in IMPLEMENTATIONS,
+            f"one of {IMPLEMENTATIONS}",
+        )
+        if isinstance(template, keras.Model):
+            template = keras.saving.serialize_keras_object(template)
+        self.template = copy.deepcopy(template)
+        self.num_copies = int(num_copies)
+        self.implementation = implementation
+        model = keras.saving.deserialize_keras_object(copy.deepcopy(template))
+        if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
+            raise ValueError(
+                "The template of CopiedTail must return one (batch, R) tensor. "
+                f"Received: outputs={model.outputs}"
+            )
+        self.num_outputs = int(model.outputs[0].shape[-1])
+        # The template is untracked: its own weights are never used.
+        object.__setattr__(self, "_template", model)
+
+    def build(self, input_shape):
+        template = self._template
+        # C fresh copies, each with its own draw; their values start the stack.
+        draws = [self._fresh(c) for c in range(self.num_copies)]
+        self.stacked_trainable, self.stacked_non_trainable = [], []
+        for kind, variables in (
+            ("trainable", template.trainable_variables),
+            ("non_trainable", template.non_trainable_variables),
+        ):
+            stacked = []
+            for j, variable in enumerate(variables):
+                values = ops.stack([d[kind][j] for d in draws])
+                stacked.append(
+                    self.add_weight(
+                        name=variable.path.replace("/", "_"),
+                        shape=tuple(values.shape),
+                        dtype=variable.dtype,
+                        initializer=_constant(values),
+                        trainable=kind == "trainable",
+                    )
+                )
+            setattr(self, f"stacked_{kind}", stacked)
+
+    def _fresh(self, c):
+        config = _offset_seeds(copy.deepcopy(self.template), c)
+        model = keras.saving.deserialize_keras_object(config)
+        return {
+            "trainable": [v.value for v in model.trainable_variables],
+            "non_trainable": [v.value for v in model.non_trainable_variables],
+        }
+
+    def call(self, inputs, training=None):
+        trainable = [v.value for v in self.stacked_trainable]
+        non_trainable = [v.value for v in self.stacked_non_trainable]
+
+        def one(weights):
+            return self._template.stateless_call(*weights, inputs, training=training)
+
+        if self.implementation == "vectorized" or (
+            self.implementation == "auto" and AUTO == "vectorized"
+        ):
+            outputs, states = tf.vectorized_map(one, (trainable, non_trainable))
+        else:
+            each = [
+                one(([v[c] for v in trainable], [v[c] for v in non_trainable]))
+                for c in range(self.num_copies)
+            ]
+            outputs = ops.stack([e[0] for e in each])
+            states = [
+                ops.stack([e[1][j] for e in each]) for j in range(len(non_trainable))
+            ]
+        if training:
+            for variable, value in zip(self.stacked_non_trainable, states, strict=True):
+                variable.assign(value)
+        return ops.transpose(outputs, (1, 0, 2))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_copies, self.num_outputs)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "template": copy.deepcopy(self.template),
+            "num_copies": self.num_copies,
+            "implementation": self.implementation,
+        }
+
+
+def _constant(values):
+    def initialize(shape, dtype=None):
+        return ops.cast(values, dtype) if dtype is not None else values
+
+    return initialize
+
+
+def _offset_seeds(config, c):
+    """`config` with every integer initializer seed offset by `c`: a fixed seed
+    would make the copies equal."""
+    if isinstance(config, dict):
+        inner = config.get("config")
+        if (
+            config.get("module") == "keras.initializers"
+            and isinstance(inner, dict)
+            and isinstance(inner.get("seed"), int)
+        ):
+            inner["seed"] += c
+        for value in config.values():
+            _offset_seeds(value, c)
+    elif isinstance(config, list):
+        for value in config:
+            _offset_seeds(value, c)
+    return config
