@@ -446,7 +446,7 @@ class _Graph:
                 f"Cannot split the classifier at {layer_name!r}: its input also "
                 f"feeds {others}{where}, so {layer_name!r} is not the one first "
                 "layer of the tail. Name the cut by the layer whose output it is: "
-                f"{after}={self.producer_name(tensor)!r}. "
+                f"{self._cut_text(self.position[id(tensor)], after)}. "
                 f"Received: {argument}={given!r}"
             )
         self.check_cut(tensor, argument, given, layer_name)
@@ -492,14 +492,13 @@ class _Graph:
         ]
         before = [k for k in cuts if k <= i][-1:]
         later = [k for k in cuts if k > i][:1]
+        return " or ".join(self._cut_text(k, after) for k in before + later)
 
-        def text(k):
-            name = self.input.name if k < 0 else self.node_names[k]
-            if after == "probes_after":
-                return f"probes_after=[{name!r}]"
-            return f"split_after={name!r}"
-
-        return " or ".join(text(k) for k in before + later) or "none"
+    def _cut_text(self, k, after):
+        name = self.input.name if k < 0 else self.node_names[k]
+        if after == "probes_after":
+            return f"probes_after=[{name!r}]"
+        return f"split_after={name!r}"
 
     def _readers_description(self, node):
         mask = tree.flatten(node.arguments.kwargs.get("mask"))

@@ -120,16 +120,23 @@ class CopiedTail(keras.layers.Layer):
         trainable = [v.value for v in self.stacked_trainable]
         non_trainable = [v.value for v in self.stacked_non_trainable]
 
+        # A deserialized functional model takes its one input in a list.
+        x = [inputs] if isinstance(self._template.input, list) else inputs
+
         def one(weights):
-            return self._template.stateless_call(*weights, inputs, training=training)
+            return self._template.stateless_call(*weights, x, training=training)
 
         if self.implementation == "vectorized" or (
             self.implementation == "auto" and AUTO == "vectorized"
         ):
             outputs, states = tf.vectorized_map(one, (trainable, non_trainable))
         else:
+            # One unstack per weight: its gradient is one stack (slicing each
+            # copy out would add C full-size gradients per weight).
+            weights = [ops.unstack(v) for v in trainable]
+            states = [ops.unstack(v) for v in non_trainable]
             each = [
-                one(([v[c] for v in trainable], [v[c] for v in non_trainable]))
+                one(([w[c] for w in weights], [s[c] for s in states]))
                 for c in range(self.num_copies)
             ]
             outputs = ops.stack([e[0] for e in each])
