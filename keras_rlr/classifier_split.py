@@ -159,7 +159,7 @@ def _class_head(tail, cut):
             config = op.get_config()
             if op is last:
                 config["activation"] = "linear"
-            clones[id(op)] = (op.__class__.from_config(config), op)
+            clones[id(op)] = (_from_config(op, config), op)
         return clones[id(op)][0]
 
     tensors = _rebuild(tail, cut, inputs, clone)
@@ -206,7 +206,7 @@ def _copies(tail, cut, name, num_copies, num_outputs, width_multiplier, **conv):
             config = _without_regularizers(op.get_config())
             if op is last:
                 config.update(units=num_outputs, activation="linear")
-            fresh[id(op)] = op.__class__.from_config(config)
+            fresh[id(op)] = _from_config(op, config)
         return fresh[id(op)]
 
     tensors = _rebuild(tail, cut, inputs, clone)
@@ -319,6 +319,7 @@ class _Graph:
             classifier = _opened(classifier, paths, self.names)
         self.model = classifier
         self.input, self.output = classifier.inputs[0], classifier.outputs[0]
+        self.input_name = self.input._keras_history.operation.name
         self.nodes = [
             node
             for depth in sorted(classifier._nodes_by_depth, reverse=True)
@@ -351,11 +352,11 @@ class _Graph:
 
     def producer_name(self, tensor):
         i = self.position[id(tensor)]
-        return self.input.name if i < 0 else self.node_names[i]
+        return self.input_name if i < 0 else self.node_names[i]
 
     def find(self, layer_name, argument, given):
         """The index of the node of `layer_name` (the input layer: -1)."""
-        if layer_name == self.input._keras_history.operation.name:
+        if layer_name == self.input_name:
             return -1
         found = [i for i, n in enumerate(self.node_names) if n == layer_name]
         if len(found) == 1:
@@ -458,30 +459,36 @@ class _Graph:
         others = [t for t in self.live[i] if t is not tensor]
         if not others:
             return
+        after = "split_after" if argument.startswith("split") else "probes_after"
+        nearest = self._nearest_cuts(i, after)
+        where = f"at {layer_name!r}" if layer_name else "there"
+        # What the tensors jumped over reach after the cut; a mask among them?
+        reached = {id(t): self.producer_name(t) for t in others}
+        for node in self.nodes[i + 1 :]:
+            masks = tree.flatten(node.arguments.kwargs.get("mask"))
+            source = next((reached[id(m)] for m in masks if id(m) in reached), None)
+            if source is not None:
+                raise ValueError(
+                    f"Cannot cut the classifier {where}: {self.name(node)!r} also "
+                    f"reads a mask that {source!r} computes before the cut (its "
+                    "mask= argument), which one tensor cannot carry. Cut where "
+                    f"no mask is in use: {nearest}. Received: {argument}={given!r}"
+                )
+            if any(id(t) in reached for t in node.input_tensors):
+                for t in node.outputs:
+                    reached[id(t)] = self.name(node)
         jumped = others[0]
         j = next(
             j
             for j in range(i + 1, len(self.nodes))
             if any(t is jumped for t in self.nodes[j].input_tensors)
         )
-        jumper, source = self.node_names[j], self.producer_name(jumped)
-        after = "split_after" if argument.startswith("split") else "probes_after"
-        nearest = self._nearest_cuts(i, after)
-        where = f"at {layer_name!r}" if layer_name else "there"
-        mask = self.nodes[j].arguments.kwargs.get("mask")
-        if any(t is jumped for t in tree.flatten(mask)):
-            raise ValueError(
-                f"Cannot cut the classifier {where}: {jumper!r} also reads the mask "
-                f"that {source!r} computes before the cut (its mask= argument), "
-                f"which one tensor cannot carry. Cut where no mask is in use: "
-                f"{nearest}. Received: {argument}={given!r}"
-            )
         raise ValueError(
-            f"Cannot cut the classifier {where}: {jumper!r} also reads the output "
-            f"of {source!r}, which skips over that point (a skip connection), so "
-            "no single tensor separates the layers before it from those after. "
-            f"Cut where the branches have merged: {nearest}. "
-            f"Received: {argument}={given!r}"
+            f"Cannot cut the classifier {where}: {self.node_names[j]!r} also reads "
+            f"the output of {self.producer_name(jumped)!r}, which skips over that "
+            "point (a skip connection), so no single tensor separates the layers "
+            "before it from those after. Cut where the branches have merged: "
+            f"{nearest}. Received: {argument}={given!r}"
         )
 
     def _nearest_cuts(self, i, after):
@@ -495,7 +502,7 @@ class _Graph:
         return " or ".join(self._cut_text(k, after) for k in before + later)
 
     def _cut_text(self, k, after):
-        name = self.input.name if k < 0 else self.node_names[k]
+        name = self.input_name if k < 0 else self.node_names[k]
         if after == "probes_after":
             return f"probes_after=[{name!r}]"
         return f"split_after={name!r}"
@@ -578,6 +585,20 @@ def _chain(nodes, cut):
     return layers
 
 
+def _from_config(layer, config):
+    """A fresh layer like `layer`, from `config`; one line if it cannot be."""
+    try:
+        return layer.__class__.from_config(config)
+    except Exception as error:  # noqa: BLE001 - any failure: cannot be copied
+        raise ValueError(
+            f"Layer {layer.name!r} ({layer.__class__.__name__}) cannot be copied: "
+            "its class does not re-create it from its own get_config() "
+            f"({type(error).__name__}: {str(error).splitlines()[-1]}), so a "
+            "model cut there could neither copy nor reload it. Cut outside it, "
+            f"or fix its get_config. Received: layer={layer.name!r}"
+        ) from None
+
+
 def _without_regularizers(config):
     for key in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
         if key in config:
@@ -615,6 +636,10 @@ def _replay(function, inputs, prefix, prefixes, names):
             if path in prefixes:
                 outputs = _open(op, path, args, kwargs, prefixes, names)
             else:
+                if prefix and isinstance(op, keras.layers.Layer):
+                    # Now a layer of the split model's own config: it must
+                    # come back from it (saving).
+                    _from_config(op, op.get_config())
                 outputs = op(*args, **kwargs)
             for t in tree.flatten(outputs):
                 names.setdefault(id(t), path)
