@@ -22,7 +22,7 @@ weights) in a `tf.function`:
 
 Variants alternate in a shuffled order, round after round (`_timing`); the
 printed ratios are medians over rounds of each variant's time over the
-baseline's in the same round. The result decides `copied_tail.AUTO`.
+baseline's in the same round. The result decides `copied_tail.choose`.
 """
 
 import copy

@@ -10,13 +10,24 @@ from keras_rlr._arguments import check_arg
 
 IMPLEMENTATIONS = ("auto", "loop", "vectorized")
 
-# What implementation="auto" runs: the fastest in benchmarks/copied_tail.py
-# (docs/heads_at_any_depth.md). On this project's CPU the loop of C calls of
-# the template on each copy's weights was as fast as or faster than
-# tf.vectorized_map over the copies for every tail measured (a residual block,
-# a MobileNetV2 block with squeeze-excite, transformer blocks), which falls
-# back to a while loop for convolutions whose filters differ per copy.
-AUTO = "loop"
+# What implementation="auto" runs, from benchmarks/copied_tail.py on this
+# project's CPU (docs/heads_at_any_depth.md): for tails with convolutions
+# (MobileNetV2, ResNet50 and EfficientNetB0 blocks) the loop took 0.4x to 1.3x
+# the time of C separate Keras clones and tf.vectorized_map 1.3x to 7.4x (it
+# falls back to a while loop for convolutions whose filters differ per copy);
+# for a transformer block the vectorized copies took 0.62x, the loop 0.91x.
+# Recurrent layers (a while loop per copy) stay in the loop too.
+_LOOPED = ("Conv", "RNN", "LSTM", "GRU")
+
+
+def choose(implementation, template):
+    """The implementation `implementation="auto"` runs for `template`."""
+    if implementation != "auto":
+        return implementation
+    names = [type(layer).__name__ for layer in template._flatten_layers()]
+    if any(part in name for name in names for part in _LOOPED):
+        return "loop"
+    return "vectorized"
 
 
 @keras.saving.register_keras_serializable(package="keras_rlr")
@@ -32,7 +43,8 @@ class CopiedTail(keras.layers.Layer):
     `template.stateless_call` on their own slice, one after another
     (`implementation="loop"`) or vectorized over the copies with
     `tf.vectorized_map` (`"vectorized"`); `"auto"` runs the fastest measured
-    (`benchmarks/copied_tail.py`). A tail that is a chain of `Dense`,
+    (`benchmarks/copied_tail.py`, `choose`): the loop for tails with
+    convolutions or recurrent layers, else vectorized. A tail that is a chain of `Dense`,
     `Conv2D` and a few more layers is faster as `CopiedHeads` (fused).
 
     Each copy is initialized as a fresh layer would be, with its own draw (a
@@ -126,9 +138,7 @@ class CopiedTail(keras.layers.Layer):
         def one(weights):
             return self._template.stateless_call(*weights, x, training=training)
 
-        if self.implementation == "vectorized" or (
-            self.implementation == "auto" and AUTO == "vectorized"
-        ):
+        if choose(self.implementation, self._template) == "vectorized":
             outputs, states = tf.vectorized_map(one, (trainable, non_trainable))
         else:
             # One unstack per weight: its gradient is one stack (slicing each
