@@ -44,8 +44,9 @@ class CopiedTail(keras.layers.Layer):
     (`implementation="loop"`) or vectorized over the copies with
     `tf.vectorized_map` (`"vectorized"`); `"auto"` runs the fastest measured
     (`benchmarks/copied_tail.py`, `choose`): the loop for tails with
-    convolutions or recurrent layers, else vectorized. A tail that is a chain of `Dense`,
-    `Conv2D` and a few more layers is faster as `CopiedHeads` (fused).
+    convolutions or recurrent layers, else vectorized. A tail that is a chain
+    of `Dense`, `Conv2D` and a few more layers is faster as `CopiedHeads`
+    (fused).
 
     Each copy is initialized as a fresh layer would be, with its own draw (a
     fixed initializer seed is offset by the copy's index). The copies carry no
