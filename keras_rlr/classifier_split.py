@@ -404,6 +404,7 @@ class _Graph:
                 )
             tensor = outputs[0]
         self.check_cut(tensor, argument, given, layer_name)
+        self.tail(tensor, argument, given)
         return tensor
 
     def cut_before(self, layer_name, argument, given=None):
@@ -451,6 +452,7 @@ class _Graph:
                 f"Received: {argument}={given!r}"
             )
         self.check_cut(tensor, argument, given, layer_name)
+        self.tail(tensor, argument, given)
         return tensor
 
     def check_cut(self, tensor, argument, given, layer_name=None):
@@ -519,11 +521,17 @@ class _Graph:
         """The `Dense` that makes the logits (before an optional softmax)."""
         return self.tail(self.input)[-1]
 
-    def tail(self, tensor):
+    def tail(self, tensor, argument="split_layer", given=None):
         """The nodes after the cut `tensor`, a final softmax dropped."""
         nodes = self.nodes[self.position[id(tensor)] + 1 :]
         while nodes and _is_softmax(nodes[-1].operation):
             nodes = nodes[:-1]
+        if not nodes and tensor is not self.input:
+            raise ValueError(
+                f"Nothing is left to copy after {self.producer_name(tensor)!r}: "
+                "the cut must lie before the last Dense layer (the logits). "
+                f"Cut earlier. Received: {argument}={given!r}"
+            )
         if not nodes or not isinstance(nodes[-1].operation, keras.layers.Dense):
             last = self.nodes[-1].operation.name if self.nodes else None
             raise ValueError(
