@@ -32,6 +32,7 @@ from keras import tree
 from keras_rlr import copied_heads
 from keras_rlr.copied_heads import CopiedHeads
 from keras_rlr.copied_tail import CopiedTail
+from keras_rlr.heads import RandomLabelHeads
 
 Parts = collections.namedtuple(
     "Parts",
@@ -58,6 +59,7 @@ def split_classifier(
     probe_layers=(),
     split_after=None,
     probes_after=(),
+    probe_kind="copies",
 ):
     """The parts of a `RandomLabelModel` cut out of `classifier`.
 
@@ -69,6 +71,11 @@ def split_classifier(
         `single_output`; `probe_extractor` (`probe_class_head`) is None
         without probes deeper (shallower) than the main split.
     """
+    if probe_kind not in PROBE_KINDS:
+        raise ValueError(
+            f"probe_kind must be one of {PROBE_KINDS}. Received: "
+            f"probe_kind={probe_kind!r}"
+        )
     if split_layer is not None and split_after is not None:
         raise ValueError(
             "Name the split once: split_after (the layer whose output is cut) or "
@@ -119,6 +126,7 @@ def split_classifier(
             inside,
             [("probe_layers", n, probe_layers) for n in probe_layers]
             + [("probes_after", n, probes_after) for n in probes_after],
+            probe_kind=probe_kind,
             **heads,
         )
     return Parts(
@@ -130,6 +138,13 @@ def split_classifier(
         probes,
         probe_class_head,
     )
+
+
+# What a probe is: "copies", `C` fresh copies of the tail from its cut (the
+# paper's copy-depth heads); "pooled", the cut's features averaged over every
+# position (spatial or token) into `C` fresh dense heads of `R` outputs: far
+# cheaper, and a different instrument (metrics `..._pooled_<name>`).
+PROBE_KINDS = ("copies", "pooled")
 
 
 def copy_depth(tail):
@@ -216,7 +231,27 @@ def _copies(tail, cut, name, num_copies, num_outputs, width_multiplier, **conv):
     return CopiedTail(template, num_copies=num_copies, name=name)
 
 
-def _probes(graph, cut, class_head, inside, requests, num_copies, **heads):
+def _pooled_heads(tensor, num_classes, num_outputs, name):
+    """Features averaged over all positions, then `C` dense heads of `R`."""
+    inputs = keras.Input(tuple(tensor.shape[1:]), dtype=tensor.dtype, name="features")
+    x = inputs
+    pooling = {
+        3: keras.layers.GlobalAveragePooling1D,
+        4: keras.layers.GlobalAveragePooling2D,
+        5: keras.layers.GlobalAveragePooling3D,
+    }
+    if len(x.shape) in pooling:
+        x = pooling[len(x.shape)](name="pool")(x)
+    elif len(x.shape) != 2:
+        raise ValueError(
+            "A pooled probe reads features of rank 2 to 5 (batch, ..., channels). "
+            f"Received: probe_kind='pooled', features of shape {tensor.shape}"
+        )
+    heads = RandomLabelHeads(num_classes, num_outputs, name="heads")
+    return keras.Model(inputs, heads(x), name=f"probe_{name}")
+
+
+def _probes(graph, cut, class_head, inside, requests, num_copies, probe_kind, **heads):
     """The probes, and the extractor and class head that compute their features.
 
     A probe deeper than the main split reads a tensor of the classifier's graph
@@ -225,7 +260,8 @@ def _probes(graph, cut, class_head, inside, requests, num_copies, **heads):
     Either way one forward pass computes the main features, the class logits
     and every probe's features. A probe from `probe_layers` is named `d<k>`, `k`
     the weighted layers of its tail; one from `probes_after` by its layer's path
-    (`probe_name`). Returns `(probe_extractor, probes, probe_class_head)`, the
+    (`probe_name`); with `probe_kind="pooled"` the name starts with `pooled_`.
+    Returns `(probe_extractor, probes, probe_class_head)`, the
     deeper probes first in `probes`.
     """
     main_tail = graph.tail(cut)
@@ -242,7 +278,7 @@ def _probes(graph, cut, class_head, inside, requests, num_copies, **heads):
         probe_depth = copy_depth([n.operation for n in probe_tail])
         if argument == "probe_layers":
             name = f"d{probe_depth}"
-            if probe_depth == depth:
+            if probe_depth == depth and probe_kind == "copies":
                 raise ValueError(
                     f"A probe at {layer_name!r} has the main heads' copy depth "
                     f"{depth}: it would repeat them. Put probes at other depths, "
@@ -270,9 +306,13 @@ def _probes(graph, cut, class_head, inside, requests, num_copies, **heads):
                     f"Two probes are named {name!r}: give each cut once. "
                     f"Received: probes_after={given}"
                 )
-        probe = _copies(
-            probe_tail, tensor, name=f"probe_{name}", **heads, num_copies=num_copies
-        )
+        if probe_kind == "pooled":
+            name = f"pooled_{name}"
+            probe = _pooled_heads(tensor, num_copies, heads["num_outputs"], name)
+        else:
+            probe = _copies(
+                probe_tail, tensor, name=f"probe_{name}", **heads, num_copies=num_copies
+            )
         if graph.position[id(tensor)] < position:
             tensors.append(tensor)
             probes[name] = probe

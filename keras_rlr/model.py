@@ -244,6 +244,7 @@ class RandomLabelModel(keras.Model):
         *,
         split_after=None,
         probes_after=None,
+        probe_kind="copies",
         **kwargs,
     ):
         """Splits a functional Keras classifier and puts copies of its tail on top.
@@ -294,6 +295,13 @@ class RandomLabelModel(keras.Model):
                 cuts, before or after the main one. Such a probe is named by
                 its path with `/` written as `.`: its metrics are
                 `random_label_accuracy_block_5_add`, ...
+            probe_kind: what every probe is: `"copies"` (`C` fresh copies of
+                the tail from its cut, the paper's copy-depth heads) or
+                `"pooled"` (the cut's features averaged over all positions into
+                `C` fresh `Dense(R)` heads: a cheaper, different instrument;
+                its name, so its metrics, start with `pooled_`:
+                `random_label_accuracy_pooled_block_5_add`,
+                `random_label_accuracy_pooled_d3`).
             **kwargs: further `RandomLabelModel` arguments (`reg_lambda`,
                 `label_smoothing`, `name`, ...). Weight decay comes from the
                 classifier's own kernel regularizers.
@@ -326,6 +334,7 @@ class RandomLabelModel(keras.Model):
             probe_layers=tuple(probe_layers or ()),
             split_after=split_after,
             probes_after=tuple(probes_after or ()),
+            probe_kind=probe_kind,
         )
         return cls(
             parts.feature_extractor,

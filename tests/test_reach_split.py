@@ -449,3 +449,38 @@ def test_nested_layers_are_named_by_path():
     np.testing.assert_allclose(
         keras.ops.softmax(model(x)), wrapped(x), rtol=1e-4, atol=1e-6
     )
+
+
+def test_pooled_probes_are_dense_heads_on_averaged_features(tmp_path):
+    classifier = text_transformer("softmax")
+    model = keras_rlr.RandomLabelModel.from_classifier(
+        classifier,
+        split_after="block",
+        probes_after=["embedding", "block2"],
+        probe_kind="pooled",
+        num_random_labels=R,
+    )
+    assert model.probe_names == ("pooled_embedding", "pooled_block2")
+    x, y = tokens(), targets()
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    logs = model.fit(x, y, batch_size=N, epochs=1, verbose=0).history
+    assert "random_label_accuracy_pooled_embedding" in logs
+    # Independent: the mean over the tokens, then one kernel per class.
+    tokens_features = model.probe_extractor(x)[1].numpy()
+    kernel, bias = model.probes[0].get_weights()
+    expected = tokens_features.mean(axis=1) @ kernel + bias
+    np.testing.assert_allclose(
+        model.probes[0](tokens_features).numpy().reshape(N, -1),
+        expected,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    path = str(tmp_path / "pooled.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    for ours, theirs in zip(model.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
+    with pytest.raises(ValueError, match="probe_kind must be one of"):
+        keras_rlr.RandomLabelModel.from_classifier(
+            classifier, probes_after=["block"], probe_kind="dense"
+        )
