@@ -174,6 +174,8 @@ def _class_head(tail, cut):
             config = op.get_config()
             if op is last:
                 config["activation"] = "linear"
+                if _mixed(op):  # float32 logits (and softmax)
+                    config["dtype"] = "float32"
             clones[id(op)] = (_from_config(op, config), op)
         return clones[id(op)][0]
 
@@ -200,6 +202,8 @@ def _copies(tail, cut, name, num_copies, num_outputs, width_multiplier, **conv):
             num_outputs=num_outputs,
             width_multiplier=width_multiplier,
             name=name,
+            # Under mixed precision the copies compute in float32.
+            dtype="float32" if _mixed(chain[-1]) else None,
             **conv,
         )
     if width_multiplier != 1:
@@ -221,6 +225,8 @@ def _copies(tail, cut, name, num_copies, num_outputs, width_multiplier, **conv):
             config = _without_regularizers(op.get_config())
             if op is last:
                 config.update(units=num_outputs, activation="linear")
+                if _mixed(op):  # float32 logits (and softmax)
+                    config["dtype"] = "float32"
             fresh[id(op)] = _from_config(op, config)
         return fresh[id(op)]
 
@@ -247,7 +253,7 @@ def _pooled_heads(tensor, num_classes, num_outputs, name):
             "A pooled probe reads features of rank 2 to 5 (batch, ..., channels). "
             f"Received: probe_kind='pooled', features of shape {tensor.shape}"
         )
-    heads = RandomLabelHeads(num_classes, num_outputs, name="heads")
+    heads = RandomLabelHeads(num_classes, num_outputs, dtype="float32", name="heads")
     return keras.Model(inputs, heads(x), name=f"probe_{name}")
 
 
@@ -631,6 +637,11 @@ def _chain(nodes, cut):
         layers.append(op)
         previous = node.outputs[0]
     return layers
+
+
+def _mixed(layer):
+    """Whether `layer` computes in a lower precision than float32."""
+    return layer.dtype_policy.compute_dtype != "float32"
 
 
 def _from_config(layer, config):

@@ -484,3 +484,34 @@ def test_pooled_probes_are_dense_heads_on_averaged_features(tmp_path):
         keras_rlr.RandomLabelModel.from_classifier(
             classifier, probes_after=["block"], probe_kind="dense"
         )
+
+
+@pytest.fixture
+def mixed_float16():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_mixed_precision_heads_and_logits_are_float32(mixed_float16):
+    for build, x, split_after, probes_after in (
+        (text_transformer, tokens(), "block", ["embedding"]),  # CopiedTail
+        (masked_lstm, tokens()[:, :5], "lstm", ["fc"]),  # CopiedHeads
+    ):
+        classifier = build("softmax")
+        model = keras_rlr.RandomLabelModel.from_classifier(
+            classifier,
+            split_after=split_after,
+            probes_after=probes_after,
+            num_random_labels=R,
+        )
+        assert classifier(x).dtype == "float16"
+        assert model(x).dtype == "float32"
+        assert model.random_label_logits(x).dtype == "float32"
+        features = model.feature_extractor(x)
+        inner = model.probe_extractor or model.probe_class_head
+        probe_features = inner(x if inner is model.probe_extractor else features)[1]
+        assert model.probes[0](probe_features).dtype == "float32"
+        model.compile(optimizer="sgd")
+        logs = model.train_on_batch(x, targets(), return_dict=True)
+        assert np.isfinite(logs["loss"]), build.__name__
