@@ -443,12 +443,22 @@ def test_nested_layers_are_named_by_path():
     with pytest.raises(ValueError, match=f"Name it by its path: '{inner}/block_5_add'"):
         keras_rlr.RandomLabelModel.from_classifier(wrapped, split_after="block_5_add")
     model = keras_rlr.RandomLabelModel.from_classifier(
-        wrapped, split_after=f"{inner}/block_15_add", num_random_labels=R
+        wrapped,
+        split_after=f"{inner}/block_15_add",
+        probes_after=[f"{inner}/block_14_add"],
+        num_random_labels=R,
     )
+    assert model.probe_names == (f"{inner}.block_14_add",)
     x = images(2)
     np.testing.assert_allclose(
         keras.ops.softmax(model(x)), wrapped(x), rtol=1e-4, atol=1e-6
     )
+    # The probe reads the nested model's own layer, with its weights.
+    block = wrapped.layers[0].get_layer("block_14_add")
+    features, probed = model.probe_extractor(x)
+    reference = keras.Model(wrapped.layers[0].inputs, block.output)(x)
+    np.testing.assert_allclose(probed, reference, rtol=1e-5, atol=1e-6)
+    assert model.probes[0](probed).shape == (2, C, R)
 
 
 def test_pooled_probes_are_dense_heads_on_averaged_features(tmp_path):
