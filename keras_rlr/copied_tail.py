@@ -38,11 +38,12 @@ class CopiedTail(keras.layers.Layer):
     tail that branches, merges or holds any Keras layer (depthwise and 1-D
     convolutions, layer normalization, attention, recurrent layers, nested
     models, ...): the `template` is one copy, a functional model from the
-    features to `R` logits. Each copy's weights are stacked, `(C, ...)` per
-    template weight; the copies run the template with
-    `template.stateless_call` on their own slice, one after another
-    (`implementation="loop"`) or vectorized over the copies with
-    `tf.vectorized_map` (`"vectorized"`); `"auto"` runs the fastest measured
+    features to `R` logits. Each copy has its own variables (`copy<c>_...`,
+    see `copy_weights`), whatever the implementation; the copies run the
+    template with `template.stateless_call` on their own weights, one after
+    another (`implementation="loop"`: the cost of `C` separate Keras models)
+    or vectorized over the copies with `tf.vectorized_map` over their weights
+    stacked per call (`"vectorized"`); `"auto"` runs the fastest measured
     (`benchmarks/copied_tail.py`, `choose`): the loop for tails with
     convolutions or recurrent layers, else vectorized. A tail that is a chain
     of `Dense`, `Conv2D` and a few more layers is faster as `CopiedHeads`
@@ -100,63 +101,74 @@ class CopiedTail(keras.layers.Layer):
 
     def build(self, input_shape):
         template = self._template
-        # C fresh copies, each with its own draw; their values start the stack.
-        draws = [self._fresh(c) for c in range(self.num_copies)]
-        self.stacked_trainable, self.stacked_non_trainable = [], []
-        for kind, variables in (
-            ("trainable", template.trainable_variables),
-            ("non_trainable", template.non_trainable_variables),
-        ):
-            stacked = []
-            for j, variable in enumerate(variables):
-                values = ops.stack([d[kind][j] for d in draws])
-                stacked.append(
-                    self.add_weight(
-                        name=variable.path.replace("/", "_"),
-                        shape=tuple(values.shape),
-                        dtype=variable.dtype,
-                        initializer=_constant(values),
-                        trainable=kind == "trainable",
+        # Each copy's own variables, copy-major: copy c's are
+        # `copy_trainable[c * J:(c + 1) * J]` in the order of the template's
+        # trainable variables (and likewise the non-trainable ones).
+        self.copy_trainable, self.copy_non_trainable = [], []
+        for c in range(self.num_copies):
+            draw = self._fresh(c)  # a fresh model: its own initial draw
+            for kind, variables in (
+                ("trainable", template.trainable_variables),
+                ("non_trainable", template.non_trainable_variables),
+            ):
+                for variable, value in zip(variables, draw[kind], strict=True):
+                    getattr(self, f"copy_{kind}").append(
+                        self.add_weight(
+                            name=f"copy{c}_" + variable.path.replace("/", "_"),
+                            shape=tuple(variable.shape),
+                            dtype=variable.dtype,
+                            initializer=_constant(value),
+                            trainable=kind == "trainable",
+                        )
                     )
-                )
-            setattr(self, f"stacked_{kind}", stacked)
 
     def _fresh(self, c):
         config = _offset_seeds(copy.deepcopy(self.template), c)
         model = keras.saving.deserialize_keras_object(config)
         return {
-            "trainable": [v.value for v in model.trainable_variables],
-            "non_trainable": [v.value for v in model.non_trainable_variables],
+            "trainable": [v.numpy() for v in model.trainable_variables],
+            "non_trainable": [v.numpy() for v in model.non_trainable_variables],
         }
 
-    def call(self, inputs, training=None):
-        trainable = [v.value for v in self.stacked_trainable]
-        non_trainable = [v.value for v in self.stacked_non_trainable]
+    def copy_weights(self, c):
+        """`(trainable, non_trainable)`: copy `c`'s variables, in the order of
+        the template's `trainable_variables` and `non_trainable_variables`."""
+        j = len(self.copy_trainable) // self.num_copies
+        k = len(self.copy_non_trainable) // self.num_copies
+        return (
+            self.copy_trainable[c * j : (c + 1) * j],
+            self.copy_non_trainable[c * k : (c + 1) * k],
+        )
 
+    def call(self, inputs, training=None):
+        weights = [
+            ([v.value for v in t], [v.value for v in n])
+            for t, n in map(self.copy_weights, range(self.num_copies))
+        ]
         # A deserialized functional model takes its one input in a list.
         x = [inputs] if isinstance(self._template.input, list) else inputs
 
-        def one(weights):
-            return self._template.stateless_call(*weights, x, training=training)
+        def one(copy_weights):
+            return self._template.stateless_call(*copy_weights, x, training=training)
 
         if choose(self.implementation, self._template) == "vectorized":
-            outputs, states = tf.vectorized_map(one, (trainable, non_trainable))
+            # Each variable stacked over the copies, (C, ...), per call.
+            stacked = tuple(
+                [ops.stack([w[i][j] for w in weights]) for j in range(len(group))]
+                for i, group in enumerate(weights[0])
+            )
+            outputs, stacked_states = tf.vectorized_map(one, stacked)
+            states = [[s[c] for s in stacked_states] for c in range(len(weights))]
         else:
-            # One unstack per weight: its gradient is one stack (slicing each
-            # copy out would add C full-size gradients per weight).
-            weights = [ops.unstack(v) for v in trainable]
-            states = [ops.unstack(v) for v in non_trainable]
-            each = [
-                one(([w[c] for w in weights], [s[c] for s in states]))
-                for c in range(self.num_copies)
-            ]
+            each = [one(w) for w in weights]
             outputs = ops.stack([e[0] for e in each])
-            states = [
-                ops.stack([e[1][j] for e in each]) for j in range(len(non_trainable))
-            ]
+            states = [e[1] for e in each]
         if training:
-            for variable, value in zip(self.stacked_non_trainable, states, strict=True):
-                variable.assign(value)
+            for c, values in enumerate(states):
+                for variable, value in zip(
+                    self.copy_weights(c)[1], values, strict=True
+                ):
+                    variable.assign(value)
         return ops.transpose(outputs, (1, 0, 2))
 
     def compute_output_shape(self, input_shape):

@@ -319,19 +319,23 @@ def test_copied_tail_copies_differ_and_batch_norm_updates_per_copy():
     logits = heads(features)
     assert logits.shape == (N, C, R)
     # Each copy has its own draw.
-    kernel = heads.stacked_trainable[0].numpy()
-    assert not np.allclose(kernel[0], kernel[1])
+    first, second = (heads.copy_weights(c)[0][0].numpy() for c in range(2))
+    assert first.shape == (3, 3, 3, 1) and not np.allclose(first, second)
     # Each copy computes what its own Keras model with its weights computes.
     for c in range(C):
         one = keras.Model.from_config(template.get_config())
         one.set_weights(_weights_of_copy(heads, c))
         np.testing.assert_allclose(logits[:, c], one(features), rtol=1e-5, atol=1e-6)
     # Training mode updates each copy's moving statistics from its own input.
-    means = [v for v in heads.stacked_non_trainable if "moving_mean" in v.path][0]
-    before = means.numpy().copy()
+    means = [
+        [v for v in heads.copy_weights(c)[1] if "moving_mean" in v.path][0]
+        for c in range(2)
+    ]
+    before = [m.numpy().copy() for m in means]
     heads(features, training=True)
-    after = means.numpy()
-    assert np.all(before != after) and not np.allclose(after[0], after[1])
+    after = [m.numpy() for m in means]
+    assert np.all(before[0] != after[0]) and np.all(before[1] != after[1])
+    assert not np.allclose(after[0], after[1])
     for implementation in ("loop", "vectorized"):
         other = CopiedTail.from_config(
             {**heads.get_config(), "implementation": implementation}
@@ -346,14 +350,15 @@ def test_copied_tail_copies_differ_and_batch_norm_updates_per_copy():
 def _weights_of_copy(heads, c):
     """Copy `c`'s weights, in the order of its template's `weights`."""
     template = heads._template
-    stacked = dict(
+    trainable, non_trainable = heads.copy_weights(c)
+    ours = dict(
         zip(
             map(id, template.trainable_variables + template.non_trainable_variables),
-            heads.stacked_trainable + heads.stacked_non_trainable,
+            trainable + non_trainable,
             strict=True,
         )
     )
-    return [stacked[id(v)].numpy()[c] for v in template.weights]
+    return [ours[id(v)].numpy() for v in template.weights]
 
 
 # -- Refusals: one per message ------------------------------------------------
