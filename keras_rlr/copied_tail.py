@@ -11,12 +11,13 @@ from keras_rlr._arguments import check_arg
 IMPLEMENTATIONS = ("auto", "loop", "vectorized")
 
 # What implementation="auto" runs, from benchmarks/copied_tail.py on this
-# project's CPU (docs/heads_at_any_depth.md): for tails with convolutions
-# (MobileNetV2, ResNet50 and EfficientNetB0 blocks) the loop took 0.4x to 1.3x
-# the time of C separate Keras clones and tf.vectorized_map 1.3x to 7.4x (it
-# falls back to a while loop for convolutions whose filters differ per copy);
-# for a transformer block the vectorized copies took 0.62x, the loop 0.91x.
-# Recurrent layers (a while loop per copy) stay in the loop too.
+# project's CPU (docs/heads_at_any_depth.md, three runs): for tails with
+# convolutions (MobileNetV2, ResNet50 and EfficientNetB0 blocks) the loop took
+# 0.99x to 1.11x the time of C separate Keras clones and tf.vectorized_map
+# 1.3x to 7.4x (it turns convolutions whose filters differ per copy into a
+# while loop); for a transformer block the vectorized copies took 0.59x to
+# 0.85x, the loop 0.91x to 1.22x. Recurrent layers (a while loop per copy)
+# stay in the loop too.
 _LOOPED = ("Conv", "RNN", "LSTM", "GRU")
 
 
