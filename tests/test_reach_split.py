@@ -206,12 +206,13 @@ def test_mobilenetv2_split_and_probes_at_residual_blocks(tmp_path):
     assert model.probe_extractor is not None and model.probe_class_head is not None
 
 
-# ResNet50, EfficientNetB0 and DenseNet121 take 1.5 to 3 minutes each on the
-# project's 2-core CPU (84 s, 130 s, 184 s while other jobs ran): building and
-# tracing the copies of their blocks. They run with KERAS_RLR_SLOW=1.
+# ResNet50, EfficientNetB0 and DenseNet121 take 0.5 to 3 minutes each on the
+# project's 2-core CPU (39-84 s, 85-130 s, 140-184 s in two runs while other
+# jobs ran): building and tracing the copies of their blocks. They run with
+# KERAS_RLR_SLOW=1.
 slow = pytest.mark.skipif(
     not os.environ.get("KERAS_RLR_SLOW"),
-    reason="1.5-3 min each on 2 cores; KERAS_RLR_SLOW=1 runs it",
+    reason="0.5-3 min each on 2 cores; KERAS_RLR_SLOW=1 runs it",
 )
 
 
