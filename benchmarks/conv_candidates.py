@@ -19,7 +19,7 @@ respect to the input and the kernel) in a `tf.function`, on shapes of the
 copied VGG16 convolutions (batch 32). The candidates alternate in a shuffled
 order, round after round; the printed ratio is the median over rounds of each
 candidate's time over `loop`'s time in the same round. The result decides
-`per_copy_conv.AUTO_CONV` per device type (README, "Heads at any depth").
+`per_copy_conv.AUTO_CONV` per device type (docs/heads_at_any_depth.md).
 """
 
 import functools

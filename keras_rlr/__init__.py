@@ -25,6 +25,7 @@ _EXPORTS = {
     "RandomLabelModel": "keras_rlr.model",
     "RandomLabelHeads": "keras_rlr.heads",
     "CopiedHeads": "keras_rlr.copied_heads",
+    "CopiedTail": "keras_rlr.copied_tail",
     "backbones": "keras_rlr.backbones",
     "callbacks": "keras_rlr.callbacks",
     "data": "keras_rlr.data",
@@ -41,7 +42,12 @@ __all__ = sorted(_EXPORTS)
 # Keras finds a saved model's custom classes only once they are registered,
 # that is imported. With Keras loaded already (no start-up cost left), import
 # them now: `import keras; import keras_rlr; keras.saving.load_model(path)`.
-_SERIALIZABLE = ("keras_rlr.model", "keras_rlr.heads", "keras_rlr.copied_heads")
+_SERIALIZABLE = (
+    "keras_rlr.model",
+    "keras_rlr.heads",
+    "keras_rlr.copied_heads",
+    "keras_rlr.copied_tail",
+)
 if "keras" in sys.modules:
     for _module in _SERIALIZABLE:
         importlib.import_module(_module)

@@ -336,3 +336,30 @@ def _conv_output_shape(shape, config):
         )
     ]
     return (*sizes, config["filters"])
+
+
+def supports(tail):
+    """Whether `CopiedHeads` can fuse copies of the chain of layers `tail`."""
+    return (
+        bool(tail)
+        and all(layer.__class__.__name__ in _SUPPORTED for layer in tail)
+        and type(tail[-1]) is keras.layers.Dense
+        and all(
+            type(layer) is getattr(keras.layers, layer.__class__.__name__)
+            for layer in tail
+        )
+        and all(_fusable(layer) for layer in tail)
+    )
+
+
+def _fusable(layer):
+    config = layer.get_config()
+    if isinstance(layer, keras.layers.Conv2D):
+        return (
+            config.get("data_format") in (None, "channels_last")
+            and tuple(config.get("dilation_rate", (1, 1))) == (1, 1)
+            and config.get("groups", 1) == 1
+        )
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return config.get("axis") in (-1, [-1], 3)
+    return True

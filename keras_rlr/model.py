@@ -280,39 +280,67 @@ class RandomLabelModel(keras.Model):
         conv_implementation="auto",
         single_output=False,
         probe_layers=None,
+        *,
+        split_after=None,
+        probes_after=None,
+        probe_kind="copies",
         **kwargs,
     ):
         """Splits a functional Keras classifier and puts copies of its tail on top.
 
-        The paper's copy-depth heads on any network: the layers from
-        `split_layer` to the output form the tail. The feature extractor is the
-        classifier up to the tail's input (it shares the classifier's layers);
-        the class head is the tail itself (fresh layers holding the tail's
-        current weights); the random heads are `C` fresh copies of the tail,
-        fused into one `CopiedHeads` layer, each ending in `R` outputs. A final
-        softmax (an activation of the last `Dense`, or a `Softmax` /
-        `Activation("softmax")` layer) is removed: the class head returns
-        logits. Splitting at the first layer copies the whole network: the
+        The paper's copy-depth heads on any network. A cut is one tensor that
+        every path from the input to the output passes through; the layers
+        after it form the tail. The feature extractor is the classifier up to
+        the cut (it shares the classifier's layers); the class head is the
+        tail itself (fresh layers holding the tail's current weights); the
+        random heads are `C` fresh copies of the tail, each ending in `R`
+        outputs: fused into one `CopiedHeads` layer when the tail is a chain
+        of the layers it supports, else one `CopiedTail` (any layers, branches
+        and merges). A final softmax (an activation of the last `Dense`, or a
+        `Softmax` / `Activation("softmax")` layer) is removed: the class head
+        returns logits. Cutting at the input copies the whole network: the
         extractor is then the identity, with no weights.
+
+        A layer inside a nested model is named by its path: `"outer/inner"`
+        (a Sequential wrapping a MobileNetV2: `"mobilenetv2_1.00_32/block_5_add"`;
+        a KerasHub ViT: `"vit_backbone/vit_encoder/transformer_block_1"`). A
+        point that a skip connection (or a mask) jumps over is not a cut: it
+        is refused, naming the layer that jumps and the nearest cuts.
 
         Args:
             classifier: a functional (or built `Sequential`) `keras.Model`
-                with one input and one output, `(batch, C)`.
-            split_layer: name of the first layer of the tail (default: the last
-                `Dense` layer, i.e. the split sits at its input). The tail from
-                it to the output must be a chain (no layer with several inputs)
-                of layers that `CopiedHeads` supports, ending in a `Dense`.
+                with one input and one output, `(batch, C)`, ending in a
+                `Dense` (then an optional softmax).
+            split_layer: name of the first layer of the tail: the cut is its
+                input, which it alone reads (default: the input of the last
+                `Dense` layer). The way to name cuts in a chain (VGG16's copy
+                depths, `keras_rlr.backbones.vgg16_split_layer`).
             num_random_labels: `R`.
-            width_multiplier: widens the hidden layers of the copies.
-            conv_implementation: how the copies' convolutions run (see
+            width_multiplier: widens the hidden layers of the copies (fused
+                chains only).
+            conv_implementation: how the fused copies' convolutions run (see
                 `CopiedHeads`).
             single_output: no class head (paper A.5).
-            probe_layers: names of further split layers, each before
-                `split_layer`: a probe (`C` fresh copies of the tail from that
-                layer, see `probes` in the class docstring) observes there.
-                A probe is named `d<k>` after its copy depth `k` (the weighted
-                layers of its tail), so its metrics are
-                `random_label_accuracy_d<k>`, ...
+            probe_layers: names of further first-layers-of-a-tail (as
+                `split_layer`): a probe (`C` fresh copies of the tail from that
+                cut, see `probes` in the class docstring) observes there. A
+                probe is named `d<k>` after its copy depth `k` (the `Dense` and
+                `Conv2D` layers of its tail), so its metrics are
+                `random_label_accuracy_d<k>`, ...; two probes (or a probe and
+                the heads) of one depth are refused: use `probes_after`.
+            split_after: name (or path) of the layer whose output is the cut,
+                e.g. `"block_12_add"`; instead of `split_layer`.
+            probes_after: names (or paths) of layers whose outputs are further
+                cuts, before or after the main one. Such a probe is named by
+                its path with `/` written as `.`: its metrics are
+                `random_label_accuracy_block_5_add`, ...
+            probe_kind: what every probe is: `"copies"` (`C` fresh copies of
+                the tail from its cut, the paper's copy-depth heads) or
+                `"pooled"` (the cut's features averaged over all positions into
+                `C` fresh `Dense(R)` heads: a cheaper, different instrument;
+                its name, so its metrics, start with `pooled_`:
+                `random_label_accuracy_pooled_block_5_add`,
+                `random_label_accuracy_pooled_d3`).
             **kwargs: further `RandomLabelModel` arguments (`reg_lambda`,
                 `label_smoothing`, `name`, ...). Weight decay comes from the
                 classifier's own kernel regularizers.
@@ -327,6 +355,12 @@ class RandomLabelModel(keras.Model):
         model = keras_rlr.RandomLabelModel.from_classifier(
             vgg, split_layer=keras_rlr.backbones.vgg16_split_layer(7)
         )
+        mobilenet = keras.applications.MobileNetV2(
+            weights=None, input_shape=(32, 32, 3), classes=10, alpha=0.35
+        )
+        model = keras_rlr.RandomLabelModel.from_classifier(
+            mobilenet, split_after="block_12_add", probes_after=["block_5_add"]
+        )
         ```
         """
         parts = classifier_split.split_classifier(
@@ -337,6 +371,9 @@ class RandomLabelModel(keras.Model):
             conv_implementation=conv_implementation,
             single_output=single_output,
             probe_layers=tuple(probe_layers or ()),
+            split_after=split_after,
+            probes_after=tuple(probes_after or ()),
+            probe_kind=probe_kind,
         )
         return cls(
             parts.feature_extractor,

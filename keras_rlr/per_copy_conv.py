@@ -13,8 +13,8 @@ from keras import ops
 IMPLEMENTATIONS = ("auto", "grouped", "loop", "patches", "dense")
 
 # Which per-copy convolution `conv_implementation="auto"` runs, per device
-# type: the fastest in `benchmarks/conv_candidates.py` (numbers in README,
-# "Heads at any depth"). On this project's CPU, grouped convolution was 29x to
+# type: the fastest in `benchmarks/conv_candidates.py` (numbers in
+# docs/heads_at_any_depth.md). On this project's CPU, grouped convolution was 29x to
 # 94x slower than a loop (benchmarks/conv_candidates.py); on input maps of at most
 # `DENSE_MAX_PIXELS` pixels a batched product with each copy's dense
 # convolution matrix ("dense") took 0.14x the loop's time (C = 100, 2x2, 64
