@@ -170,7 +170,14 @@ def test_mistakes_are_refused_before_tensorflow_is_imported(tmp_path):
         os.chdir(here)
     config, _ = schema.from_values({n: parsed[n].value for n in train_flags.names()})
     finished.write_config(schema.to_dict(config))
-    finished.write_summary({"test_accuracy": 0.5})
+    # What a finished run holds: one history row per epoch, the last one's
+    # values in summary.json (RunDirectory.verify_finished).
+    rows = "".join(f"{epoch},0.5\n" for epoch in range(config.epochs))
+    with open(finished.file("history.csv"), "w", encoding="utf-8") as f:
+        f.write("epoch,test_accuracy\n" + rows)
+    summary = {"epoch": config.epochs - 1, "test_accuracy": 0.5}
+    summary.update(chance=0.1, num_random_labels=10)
+    finished.write_summary(summary)
     again = _probe("train.py", quickstart, f"--output_dir={finished.path}")
     assert again.returncode == 0, again
     assert "already holds this run, finished: nothing to do" in again.stdout
@@ -178,6 +185,10 @@ def test_mistakes_are_refused_before_tensorflow_is_imported(tmp_path):
         "train.py", quickstart, "--epochs=3", f"--output_dir={finished.path}"
     )
     assert "finished run with other settings (epochs: 80 -> 3)" in line
+    # A finished run whose summary.json does not agree: refused, naming it.
+    finished.write_summary({"test_accuracy": 0.5})
+    line = _refused("train.py", quickstart, f"--output_dir={finished.path}")
+    assert f"{finished.file('summary.json')} is corrupt" in line
     assert "--config" in _refused("sweep.py")
     assert "--config" in _refused("sweep.py", "--config=nope.cfg")
     assert "--sweep_dir" in _refused("report.py")

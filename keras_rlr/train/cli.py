@@ -105,7 +105,7 @@ def _refused_or_done(config, launch):
         if state == "running":
             run.lock().close()  # raises, naming the holder
         if state == "corrupt":
-            run.read_summary()  # raises, naming the file
+            run.verify_finished()  # raises, naming the file and the fix
         if state != "finished":
             return False
         changed = run.changed_settings(schema.to_dict(config))
