@@ -124,8 +124,15 @@ def test_keras_applications_model():
     np.testing.assert_allclose(probs, classifier(x), rtol=1e-4, atol=1e-6)
     assert model.random_label_logits(x).shape == (2, C, R)
     # Global pooling and the classifier copied: pooling runs once, shared.
+    # Keras names the pooling layer itself ("global_average_pooling2d", with a
+    # suffix once another exists in the process): find it by its class.
+    (pooling,) = [
+        layer.name
+        for layer in classifier.layers
+        if isinstance(layer, keras.layers.GlobalAveragePooling2D)
+    ]
     pooled = keras_rlr.RandomLabelModel.from_classifier(
-        classifier, split_layer="global_average_pooling2d", num_random_labels=R
+        classifier, split_layer=pooling, num_random_labels=R
     )
     assert pooled.feature_extractor.output_shape[1:3] == (1, 1)
     np.testing.assert_allclose(

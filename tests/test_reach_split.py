@@ -24,15 +24,6 @@ L = keras.layers
 C, R, N = 2, 3, 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def fresh_layer_names():
-    # keras.applications name some layers automatically
-    # ("global_average_pooling2d" gets a suffix once one exists): reset the
-    # counters for the test files after this one, which use those names.
-    yield
-    keras.backend.clear_session()
-
-
 def mobilenetv2(activation):
     return keras.applications.MobileNetV2(
         weights=None,
