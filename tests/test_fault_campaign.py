@@ -28,7 +28,7 @@ import sys
 
 import numpy as np
 import pytest
-from train_utils import ROOT
+from train_utils import ROOT, flip
 
 from keras_rlr.train.run_directory import RunDirectory
 
@@ -221,15 +221,6 @@ def stopped(tmp_path_factory):
     """Interrupted runs of seed 0 (the reference's) and of seed 1."""
     tmp = tmp_path_factory.mktemp("stopped")
     return interrupted(tmp / "seed_0"), interrupted(tmp / "seed_1", ["--seed=1"])
-
-
-def flip(path, count=64):
-    data = bytearray(path.read_bytes())
-    middle = len(data) // 2
-    data[middle : middle + count] = bytes(
-        b ^ 0xFF for b in data[middle : middle + count]
-    )
-    path.write_bytes(bytes(data))
 
 
 def cut(path, keep=0.5):

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from train_utils import (
     ROOT,
+    flip,
     restored_tiny_model,
     run_train,
     tiny_config,
@@ -454,15 +455,6 @@ def _same_as(out, straight):
         np.testing.assert_array_equal(wa.numpy(), wb.numpy(), err_msg=wa.path)
 
 
-def _flip(path, count=64):
-    data = bytearray(path.read_bytes())
-    middle = len(data) // 2
-    data[middle : middle + count] = bytes(
-        b ^ 0xFF for b in data[middle : middle + count]
-    )
-    path.write_bytes(bytes(data))
-
-
 @pytest.mark.parametrize("damage", ["flipped", "zero bytes", "state.json missing"])
 def test_a_damaged_latest_backup_falls_back_and_recovers_exactly(
     damage_runs, tmp_path, capsys, damage
@@ -472,7 +464,7 @@ def test_a_damaged_latest_backup_falls_back_and_recovers_exactly(
     shutil.copytree(stopped, out)
     latest = out / "backup" / "epoch_2"
     if damage == "flipped":
-        _flip(latest / "variables.npz")
+        flip(latest / "variables.npz")
         damaged = latest / "variables.npz"
     elif damage == "zero bytes":
         (latest / "variables.npz").write_bytes(b"")

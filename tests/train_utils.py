@@ -94,3 +94,14 @@ def tiny_config(**overrides):
         verbose=0,
     )
     return Config(**(settings | overrides))
+
+
+def flip(path, count=64):
+    """Inverts `count` bytes in the middle of the file at `path` (a
+    `pathlib.Path`): damage that keeps its size."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + count] = bytes(
+        b ^ 0xFF for b in data[middle : middle + count]
+    )
+    path.write_bytes(bytes(data))
