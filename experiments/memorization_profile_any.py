@@ -405,6 +405,8 @@ def _mean_interval(values):
 
 
 def _page(rows, args, sections, tests, pvalues, adjusted, lambdas):
+    from keras_rlr.report import statistics
+
     seconds = {}
     for r in rows:
         seconds[(r["architecture"], r["reg_lambda"], r["seed"])] = float(r["seconds"])
@@ -532,10 +534,22 @@ def _page(rows, args, sections, tests, pvalues, adjusted, lambdas):
         ]
         if not steps:
             continue
-        label, best = max(steps, key=lambda s: s[1].estimate)
-        out.append(
-            f"- {a}: the largest mean rise is the step {label}: {_interval(best)}."
-        )
+        order = sorted(range(len(steps)), key=lambda k: -steps[k][1].estimate)
+        label, best = steps[order[0]]
+        line = f"- {a}: the largest mean rise is the step {label}: {_interval(best)}"
+        if len(order) > 1 and len(section["seeds"]) > 1:
+            _, rla = matrix(rows, a, 0.0, section["cuts"])
+            first, second = order[0], order[1]
+            weights = np.zeros(rla.shape[1])
+            weights[[first, first + 1]] += (1, -1)
+            weights[[second, second + 1]] -= (1, -1)
+            d = statistics.paired_contrast(rla.T, weights)
+            line += (
+                f"; minus the next largest ({steps[second][0]}): {_interval(d)}, "
+                f"p = {_p(d.p)} (the pair was picked as the largest on these "
+                "same seeds, so this p is optimistic; not in the Holm family)"
+            )
+        out.append(line + ".")
     out.append("")
     return "\n".join(out)
 
