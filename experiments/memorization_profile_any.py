@@ -668,5 +668,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    os.nice(19)  # another long job shares the CPU
     main()

@@ -34,6 +34,13 @@ def test_step_rises_match_scipy_paired_t():
         assert (low, high) == pytest.approx((diff.mean() - half, diff.mean() + half))
 
 
+# Builds, traces and trains both architectures and every probe: 1-4 min on
+# the project's 2-core CPU (244 s wall under load). The analysis is tested
+# below on rows with known effects; this runs with KERAS_RLR_SLOW=1.
+@pytest.mark.skipif(
+    not os.environ.get("KERAS_RLR_SLOW"),
+    reason="1-4 min on 2 cores; KERAS_RLR_SLOW=1 runs it",
+)
 def test_smallest_run_writes_the_csv_and_the_page(tmp_path):
     argv = [
         "--seeds=0",
