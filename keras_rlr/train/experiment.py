@@ -187,9 +187,6 @@ def _build(config, strategy):
                     config.steps_per_execution, inputs.steps_per_epoch, strategy
                 ),
             )
-            # The optimizer's variables exist before a backup is checked
-            # against them.
-            backup_variables(model)
     except (ValueError, RuntimeError) as error:
         raise RunError(str(error)) from error
     return inputs, model
@@ -206,9 +203,10 @@ def _prepare(run, config, model):
     """
     settings = schema.to_dict(config)
     try:
-        backup, damaged = run.latest_backup(
-            backup_variables(model), run_identity(settings)
-        )
+        # Checked against the model's variables, optimizer state included
+        # (built here only when there is a backup to check).
+        variables = backup_variables(model) if run.has_backups() else None
+        backup, damaged = run.latest_backup(variables, run_identity(settings))
         run.check_config(settings, resuming=backup is not None)
     except RunDirectoryError as error:
         raise RunError(str(error)) from error

@@ -276,6 +276,14 @@ class RunDirectory:
         backup, _ = self.latest_backup()
         return backup.epoch if backup else 0
 
+    def has_backups(self):
+        """Whether `backup/` holds anything (whole or not)."""
+        try:
+            with os.scandir(self.backup_dir) as entries:
+                return any(True for _ in entries)
+        except FileNotFoundError:
+            return False
+
     def latest_backup(self, variables=None, run=None):
         """The backup to resume from (`keras_rlr.callbacks.choose_backup`),
         and the newer damaged ones it skips.
