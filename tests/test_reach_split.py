@@ -29,46 +29,35 @@ L = keras.layers
 C, R, N = 2, 3, 4
 
 
-def mobilenetv2(activation):
-    return keras.applications.MobileNetV2(
-        weights=None,
-        input_shape=(32, 32, 3),
-        classes=C,
-        alpha=0.35,
-        classifier_activation=activation,
-    )
+def application(constructor, **kwargs):
+    """A keras.applications classifier builder: untrained, 32x32, `C` classes,
+    `activation` on its logits."""
+
+    def build(activation):
+        return constructor(
+            weights=None,
+            input_shape=(32, 32, 3),
+            classes=C,
+            classifier_activation=activation,
+            **kwargs,
+        )
+
+    build.__name__ = constructor.__name__.lower()
+    return build
 
 
-def resnet50(activation):
-    return keras.applications.ResNet50(
-        weights=None,
-        input_shape=(32, 32, 3),
-        classes=C,
-        classifier_activation=activation,
-    )
+mobilenetv2 = application(keras.applications.MobileNetV2, alpha=0.35)
+resnet50 = application(keras.applications.ResNet50)
+densenet121 = application(keras.applications.DenseNet121)
 
 
 def efficientnetb0(activation):
-    model = keras.applications.EfficientNetB0(
-        weights=None,
-        input_shape=(32, 32, 3),
-        classes=C,
-        classifier_activation=activation,
-    )
+    model = application(keras.applications.EfficientNetB0)(activation)
     # Dropout off, so that the plain classifier's draws cannot differ.
     for layer in model.layers:
         if isinstance(layer, L.Dropout):
             layer.rate = 0.0
     return model
-
-
-def densenet121(activation):
-    return keras.applications.DenseNet121(
-        weights=None,
-        input_shape=(32, 32, 3),
-        classes=C,
-        classifier_activation=activation,
-    )
 
 
 def vit(activation):
