@@ -284,10 +284,6 @@ def test_train_py_logs_every_probe(tmp_path):
     assert loaded.probe_names == ("d3", "d5")
 
 
-@pytest.mark.skipif(
-    not os.environ.get("KERAS_RLR_SLOW"),
-    reason="~14 s in a subprocess; KERAS_RLR_SLOW=1 runs it",
-)
 def test_same_probe_updates_on_one_and_two_replicas():
     # The probes' loss is averaged over the global batch once: optimizer.apply
     # sums the replicas' gradients (a plain mean would double their step).
