@@ -97,8 +97,7 @@ def split_classifier(
         cut = graph.logits_node().input_tensors[0]
         graph.check_cut(cut, "split_layer", None)
     tail = graph.tail(cut)
-    last = tail[-1].operation
-    num_classes = int(last.units)
+    num_classes = int(tail[-1].outputs[0].shape[-1])
     image = graph.input
     if cut is image:
         # Copy the whole network: an extractor without weights.
@@ -164,7 +163,7 @@ def _class_head(tail, cut):
     classifier's weights, returning logits; and its tensors by the
     classifier's tensors (where shallower probes read)."""
     inputs = keras.Input(tuple(cut.shape[1:]), dtype=cut.dtype, name="features")
-    last = tail[-1].operation
+    last = {id(n.operation) for n in tail[_logits_position(tail) :]}
     clones = {}
 
     def clone(op):
@@ -172,10 +171,8 @@ def _class_head(tail, cut):
             return op  # a weightless operation (x[:, 0], ops.add, ...)
         if id(op) not in clones:
             config = op.get_config()
-            if op is last:
-                config["activation"] = "linear"
-                if _mixed(op):  # float32 logits (and softmax)
-                    config["dtype"] = "float32"
+            if id(op) in last:
+                config = _logits_config(op, config)
             clones[id(op)] = (_from_config(op, config), op)
         return clones[id(op)][0]
 
@@ -214,7 +211,7 @@ def _copies(tail, cut, name, num_copies, num_outputs, width_multiplier, **conv):
             "other layers. Use width_multiplier=1 or split nearer the output. "
             f"Received: width_multiplier={width_multiplier}"
         )
-    last = tail[-1].operation
+    last = {id(n.operation) for n in tail[_logits_position(tail) :]}
     inputs = keras.Input(tuple(cut.shape[1:]), dtype=cut.dtype, name="features")
     fresh = {}
 
@@ -223,10 +220,8 @@ def _copies(tail, cut, name, num_copies, num_outputs, width_multiplier, **conv):
             return op
         if id(op) not in fresh:
             config = _without_regularizers(op.get_config())
-            if op is last:
-                config.update(units=num_outputs, activation="linear")
-                if _mixed(op):  # float32 logits (and softmax)
-                    config["dtype"] = "float32"
+            if id(op) in last:
+                config = _logits_config(op, config, num_outputs)
             fresh[id(op)] = _from_config(op, config)
         return fresh[id(op)]
 
@@ -564,34 +559,97 @@ class _Graph:
         )
 
     def logits_node(self):
-        """The `Dense` that makes the logits (before an optional softmax)."""
-        return self.tail(self.input)[-1]
+        """The node that makes the logits: the last `Dense` (or 1x1
+        convolution), before an optional flatten and softmax."""
+        nodes = _without_softmax(self.nodes)
+        i = _logits_position(nodes)
+        op = nodes[i].operation if nodes else None
+        if not isinstance(op, _LOGITS):
+            last = self.nodes[-1].operation.name if self.nodes else None
+            raise ValueError(
+                "The classifier must end with its logits: a Dense layer, or a 1x1 "
+                "convolution flattened to (batch, classes) (then an optional "
+                f"softmax). Received: last layer={last!r}"
+            )
+        if op.get_config().get("activation") not in ("linear", "softmax"):
+            raise ValueError(
+                f"The last {op.__class__.__name__} layer {op.name!r} must return "
+                "logits or softmax probabilities. Received: "
+                f"activation={op.get_config()['activation']!r}"
+            )
+        output = nodes[-1].outputs[0]
+        units = op.get_config().get("units", op.get_config().get("filters"))
+        spatial = nodes[i].outputs[0].shape[1:-1]
+        if (
+            len(output.shape) != 2
+            or output.shape[-1] != units
+            or any(d != 1 for d in spatial)
+        ):
+            raise ValueError(
+                f"The classifier's logits layer {op.name!r} must give "
+                "(batch, classes) once flattened: a Dense layer, or a convolution "
+                f"whose output is 1x1. Received: {op.name!r} returns "
+                f"{tuple(nodes[i].outputs[0].shape)}, the classifier "
+                f"{tuple(output.shape)}"
+            )
+        return nodes[i]
 
     def tail(self, tensor, argument="split_layer", given=None):
         """The nodes after the cut `tensor`, a final softmax dropped."""
-        nodes = self.nodes[self.position[id(tensor)] + 1 :]
-        while nodes and _is_softmax(nodes[-1].operation):
-            nodes = nodes[:-1]
-        if not nodes and tensor is not self.input:
+        logits = self.logits_node()
+        position = self.position[id(tensor)]
+        if tensor is not self.input and position >= self.nodes.index(logits):
             raise ValueError(
                 f"Nothing is left to copy after {self.producer_name(tensor)!r}: "
-                "the cut must lie before the last Dense layer (the logits). "
+                f"the cut must lie before the logits layer {logits.operation.name!r}. "
                 f"Cut earlier. Received: {argument}={given!r}"
             )
-        if not nodes or not isinstance(nodes[-1].operation, keras.layers.Dense):
-            last = self.nodes[-1].operation.name if self.nodes else None
-            raise ValueError(
-                "The classifier must end with a Dense layer (then an optional "
-                f"softmax). Received: last layer={last!r}"
-            )
-        last = nodes[-1].operation
-        if last.get_config().get("activation") not in ("linear", "softmax"):
-            raise ValueError(
-                f"The last Dense layer {last.name!r} must return logits or softmax "
-                "probabilities. Received: "
-                f"activation={last.get_config()['activation']!r}"
-            )
-        return nodes
+        return _without_softmax(self.nodes[position + 1 :])
+
+
+# The layers that make the logits, and the weightless reshapes that may follow
+# them (MobileNet and MobileNetV3 end with a 1x1 Conv2D, then Flatten or Reshape).
+_LOGITS = (
+    keras.layers.Dense,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+)
+_RESHAPES = (keras.layers.Flatten, keras.layers.Reshape)
+
+
+def _without_softmax(nodes):
+    nodes = list(nodes)
+    while nodes and _is_softmax(nodes[-1].operation):
+        nodes = nodes[:-1]
+    return nodes
+
+
+def _logits_position(nodes):
+    """The index in a tail `nodes` (softmax dropped) of the logits layer: the
+    last node, or the last before trailing `Flatten`/`Reshape` layers."""
+    i = len(nodes) - 1
+    while i > 0 and isinstance(nodes[i].operation, _RESHAPES):
+        i -= 1
+    return i
+
+
+def _logits_config(op, config, num_outputs=None):
+    """`config` of a tail layer `op` adapted to the copies' output: the logits
+    layer linear (with `num_outputs` units or filters) and float32 under mixed
+    precision, a trailing reshape to `(num_outputs,)`, in float32 too."""
+    if isinstance(op, _RESHAPES):
+        if num_outputs is not None and isinstance(op, keras.layers.Reshape):
+            if tuple(config["target_shape"]) != (-1,):
+                config["target_shape"] = (num_outputs,)
+    else:
+        config["activation"] = "linear"
+        if num_outputs is not None:
+            key = "units" if isinstance(op, keras.layers.Dense) else "filters"
+            config[key] = num_outputs
+    if _mixed(op):  # float32 logits (and softmax)
+        config["dtype"] = "float32"
+    return config
 
 
 def _check_model(classifier):

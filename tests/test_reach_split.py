@@ -299,6 +299,60 @@ def test_densenet121(tmp_path):
     )
 
 
+def conv_logits(activation, reshape=False, pool=True):
+    """MobileNet's ending: pooled with keepdims, a 1x1 Conv2D makes the logits,
+    then Flatten (MobileNetV3) or Reshape (MobileNet) and a softmax layer."""
+    inputs = keras.Input((32, 32, 3))
+    x = L.Conv2D(4, 3, strides=4, name="c1")(inputs)
+    y = L.Conv2D(4, 3, padding="same", name="c2")(x)
+    x = L.Add(name="add")([x, y])
+    if pool:
+        x = L.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
+    x = L.Conv2D(C, 1, name="logits")(x)
+    if reshape:
+        x = L.Reshape((C,), name="reshape")(x)
+    else:
+        x = L.Flatten(name="flatten")(x)
+    if activation:
+        x = L.Activation(activation, name="predictions")(x)
+    return keras.Model(inputs, x)
+
+
+def test_logits_from_a_flattened_1x1_convolution(tmp_path):
+    model = check_split(conv_logits, images(), "add", ["c1", "gap"], tmp_path)
+    assert model.num_classes == C
+    # Each copy ends as the classifier does: a 1x1 Conv2D of R filters,
+    # flattened (MobileNet's Reshape((C,)) becomes Reshape((R,))).
+    for reshape in (False, True):
+        classifier = conv_logits("softmax", reshape=reshape)
+        twin = keras_rlr.RandomLabelModel.from_classifier(
+            classifier, num_random_labels=R
+        )
+        x = images()
+        np.testing.assert_allclose(
+            keras.ops.softmax(twin(x)), classifier(x), rtol=1e-5, atol=1e-6
+        )
+        assert twin.random_label_logits(x).shape == (len(x), C, R)
+
+
+def test_logits_refusals_name_the_layer():
+    # Not 1x1: the flattened convolution gives (batch, 16 C), not classes.
+    with pytest.raises(ValueError, match=r"'logits' must give \(batch, classes\)"):
+        keras_rlr.RandomLabelModel.from_classifier(
+            conv_logits("softmax", pool=False), split_after="add"
+        )
+    inputs = keras.Input((8,))
+    pooled = keras.Model(inputs, L.Activation("softmax")(L.Dense(8, name="fc")(inputs)))
+    features = keras.Model(inputs, L.BatchNormalization(name="bn")(inputs))
+    with pytest.raises(ValueError, match=r"must end with its logits.*'bn'"):
+        keras_rlr.RandomLabelModel.from_classifier(features)
+    with pytest.raises(ValueError, match=r"before the logits layer 'logits'"):
+        keras_rlr.RandomLabelModel.from_classifier(
+            conv_logits("softmax"), split_after="logits"
+        )
+    assert keras_rlr.RandomLabelModel.from_classifier(pooled).num_classes == 8
+
+
 def test_vit_inside_a_nested_backbone(tmp_path, monkeypatch):
     # KerasHub 0.32's ViT layers return arguments from get_config that their
     # __init__ refuses: they cannot be re-created (copied, or reloaded once
@@ -567,6 +621,7 @@ def test_mixed_precision_heads_and_logits_are_float32(mixed_float16):
     for build, x, split_after, probes_after in (
         (text_transformer, tokens(), "block", ["embedding"]),  # CopiedTail
         (masked_lstm, tokens()[:, :5], "lstm", ["fc"]),  # CopiedHeads
+        (conv_logits, images(), "add", ["c1"]),  # 1x1 Conv2D logits, flattened
     ):
         classifier = build("softmax")
         model = keras_rlr.RandomLabelModel.from_classifier(
