@@ -900,6 +900,37 @@ def test_figa1_claims_on_a_grid_shaped_as_the_paper_describes(tmp_path):
     )
 
 
+def test_a_rate_that_did_not_train_is_named_and_left_out(tmp_path):
+    """The CPU grid's top rate collapses onto one class at every λ: its runs
+    agree exactly (a difference of 0 with no spread), which would "confirm"
+    no effect and hide the trend at the rate past the optimum. It is named
+    and left out; the claims are decided on the rates that train."""
+    lines = ["--figure=figa1", NINE]
+    for panel, flag in (("augment", "true"), ("no_augment", "false")):
+        lines += [f"--panel={panel}", f"--grid=augment:{flag}"]
+        lines += ["--grid=reg_lambda:0,1,3", "--grid=learning_rate:0.01,0.05,0.2,0.8"]
+    slope = {"0.2": -0.005, "0.05": +0.01}
+    base = {"0.2": 0.86, "0.05": 0.90, "0.01": 0.86}
+
+    def numbers(full, seed):
+        rate = full["learning_rate"]
+        if rate == "0.8":
+            return (0.103, 0.089, 0.125, 0.104)  # one class, at every λ and seed
+        step = ["0", "1", "3"].index(full["reg_lambda"])
+        low = 0.02 if full["augment"] == "false" else 0.002
+        test = base[rate] + slope.get(rate, low) * step + BLOCK[seed]
+        return (1.0, test + _scatter(seed, 1 + step + 3 * len(rate)), 0.3, 0.1)
+
+    outcomes = _outcomes(_write_sweep(tmp_path, lines, numbers))
+    assert [outcomes[c].answer for c in A1] == ["yes"] * len(A1), "\n".join(
+        str(outcomes[c]) for c in A1
+    )
+    for claim in A1[1], A1[2], A1[4]:
+        evidence = outcomes[claim].evidence
+        assert "learning_rate=0.8 (0.103) did not train at λ = 0" in evidence
+        assert "learning_rate=0.8]" not in evidence  # no comparison made there
+
+
 def test_a_flat_learning_rate_grid_leaves_the_high_rate_claims_not_tested(tmp_path):
     """As in the CPU runs before: test accuracy at λ = 0 is the same at every
     rate (no rate lies past the optimum, none brackets it)."""

@@ -21,6 +21,14 @@ from keras_rlr.report.findings import TEST_ACC, NotTested
 TEST_MARGIN = 0.01
 RLA_MARGIN = 0.02
 DROP_MARGIN = 0.02
+# Choice: a learning rate whose train class accuracy at the smallest λ is
+# below this fraction of the best rate's (on the selection seeds) did not
+# train: it diverged or collapsed onto one class. A.3's claims are about
+# networks that learn, so its points are named and left out of the
+# comparisons (two collapsed networks agree exactly and would "confirm" any
+# claim of no effect).
+TRAINS = 0.5
+TRAIN_ACC = "train_accuracy"
 
 
 def flag(full, name):
@@ -110,6 +118,54 @@ def _lr_optimum(results, where):
     return rates, best, points
 
 
+def _untrained(results, where):
+    """The learning rates of setting `where` that did not train at the smallest
+    λ (see `TRAINS`), and a note naming them ("" where every rate trained)."""
+    rates, best, points = _lr_optimum(results, where)
+    if best is None:
+        return [], ""
+    selection = _selection(results)
+    at_best = f.seeds(results, points[best], TRAIN_ACC, selection).mean()
+    out, words = [], []
+    for rate in rates:
+        acc = f.seeds(results, points[rate], TRAIN_ACC, selection)
+        if len(acc) and acc.mean() < TRAINS * at_best:
+            out.append(rate)
+            words.append(f"learning_rate={rate} ({acc.mean():.3f})")
+    if not out:
+        return [], ""
+    return out, (
+        f"{', '.join(words)} did not train at λ = 0: train class accuracy below "
+        f"{TRAINS:g} × {at_best:.3f} at the best rate {best} (seeds "
+        f"{sorted(selection)}); left out"
+    )
+
+
+def _trained_only(results):
+    """`(where, note)`: `where` passes the points whose learning rate trained
+    at the smallest λ in their setting; `note` names the others ("" if none)."""
+    left_out, notes = [], []
+    for name, where in _settings(results):
+        rates, note = _untrained(results, where)
+        if rates:
+            left_out.append((where, rates))
+            notes.append(f"[{name}] {note}")
+
+    def trained(full, r):
+        return not any(
+            w(full, r) and full["learning_rate"] in bad for w, bad in left_out
+        )
+
+    return trained, "; ".join(notes)
+
+
+def _noted(parts, note):
+    """`parts` with `note` (the rates left out) before the first one's text."""
+    if note and parts and not isinstance(parts, NotTested):
+        parts[0].text = f"({note}) {parts[0].text}"
+    return parts
+
+
 def _settings(results):
     """The augmentation settings of the sweep, as `where` functions."""
     out = []
@@ -133,11 +189,13 @@ def _past_optimum(results, name, where):
     rates, best, points = _lr_optimum(results, where)
     if best is None:
         return [], f"{name}: no runs at the smallest λ"
-    above = [r for r in rates if _num(r) > _num(best)]
+    untrained, note = _untrained(results, where)
+    above = [r for r in rates if _num(r) > _num(best) and r not in untrained]
     if not above:
         return [], (
             f"{name}: at the smallest λ the best learning rate is {best}, the top "
-            f"of the grid {{{', '.join(rates)}}} ({_seeds_text(results)})"
+            f"of the grid {{{', '.join(rates)}}} that trained "
+            f"({_seeds_text(results)}){'; ' + note if note else ''}"
         )
     past, why = [], []
     selection = _selection(results)
@@ -149,10 +207,11 @@ def _past_optimum(results, name, where):
         else:
             why.append(f"learning_rate={rate} − {best}: {drop:+.3f}")
     if past:
-        return past, ""
+        return past, note
     return [], (
         f"{name}: test accuracy does not fall by the margin {TEST_MARGIN:g} above "
         f"the best rate {best} ({'; '.join(why)}; {_seeds_text(results)})"
+        f"{'; ' + note if note else ''}"
     )
 
 
@@ -172,7 +231,7 @@ def degrades_at_high_lr(results):
             lambda full, r, w=where, p=past: w(full, r) and full["learning_rate"] in p,
             _testing,
         )
-        parts += check(results)
+        parts += _noted(check(results), why and f"[{name}] {why}")
     if not parts:
         return NotTested(
             "a learning rate clearly above the λ = 0 optimum (test accuracy "
@@ -212,12 +271,14 @@ def only_at_best_lr(results):
     rates, best, _ = _lr_optimum(results, augmented)
     if best is None:
         return NotTested("runs with augmentation at the smallest λ", "none")
+    untrained, note = _untrained(results, augmented)
+    rates = [r for r in rates if r not in untrained]
     if best in (rates[0], rates[-1]):
         return NotTested(
             "the λ = 0 optimum of the learning rate inside the grid (with "
             "augmentation)",
             f"the best rate {best} is an end of the grid {{{', '.join(rates)}}} "
-            f"({_seeds_text(results)})",
+            f"that trained ({_seeds_text(results)}){'; ' + note if note else ''}",
         )
     at_best = f.trend(
         "reg_lambda",
@@ -230,10 +291,15 @@ def only_at_best_lr(results):
         "reg_lambda",
         TEST_MARGIN,
         TEST_ACC,
-        lambda full, r: augmented(full, r) and full["learning_rate"] != best,
+        lambda full, r: (
+            augmented(full, r)
+            and full["learning_rate"] in rates
+            and full["learning_rate"] != best
+        ),
         _testing,
     )
-    return _mark(at_best(results) + others(results), results)
+    parts = _noted(at_best(results) + others(results), note)
+    return _mark(parts, results)
 
 
 def _same_sign(tests):
@@ -289,8 +355,9 @@ def no_dramatic_drop(results):
     """A.1: the largest λ lowers test accuracy by less than `DROP_MARGIN` at
     every learning rate (non-inferiority, paired)."""
     lam0, lam1 = _min_value(results, "reg_lambda"), _max_value(results, "reg_lambda")
+    trained, note = _trained_only(results)
     parts = []
-    for label, members in f._groups(results, "reg_lambda"):
+    for label, members in f._groups(results, "reg_lambda", trained):
         by = {_num(v): p for v, p in members}
         if lam0 not in by or lam1 not in by:
             continue
@@ -307,7 +374,7 @@ def no_dramatic_drop(results):
                 power_text=comp.power_text(DROP_MARGIN, False),
             )
         )
-    return parts
+    return _noted(parts, note)
 
 
 def lambda_in_papers_regime(results):
