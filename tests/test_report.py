@@ -927,7 +927,9 @@ def test_a_rate_that_did_not_train_is_named_and_left_out(tmp_path):
     )
     for claim in A1[1], A1[2], A1[4]:
         evidence = outcomes[claim].evidence
-        assert "learning_rate=0.8 (0.103) did not train at λ = 0" in evidence
+        assert (
+            "learning_rate=0.8 (lowest seed 0.103) did not train at λ = 0" in evidence
+        )
         assert "learning_rate=0.8]" not in evidence  # no comparison made there
 
 
