@@ -16,7 +16,7 @@ quickstart: $(STAMP)
 	$(BIN)/python train.py --flagfile=configs/quickstart.cfg
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --dist worksteal tests
 
 # The slow fault-injection campaign (strace SIGKILL and ENOSPC at chosen calls, and
 # damage on disk to every file a rerun reads), then the count of faults and outcomes.

@@ -129,6 +129,7 @@ def test_every_python_block_compiles():
         compile(block, "README.md", "exec")
 
 
+@pytest.mark.heavy
 def test_the_library_snippet_runs_as_pasted(tmp_path):
     """The README's first Python block, in a fresh process outside the clone."""
     snippet = _fenced(_read(README), "python")[0]

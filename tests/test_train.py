@@ -162,6 +162,7 @@ def test_bad_flags_name_the_flag(tmp_path, flag, name):
     assert not (tmp_path / "summary.json").exists()
 
 
+@pytest.mark.heavy
 def test_quickstart_shows_the_phenomenon(tmp_path):
     """The README's promise, with the shipped config: memorization is visible."""
     result = run_train(

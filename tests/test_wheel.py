@@ -19,6 +19,8 @@ import sys
 import sysconfig
 import zipfile
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPTS = {
@@ -114,6 +116,7 @@ def check(command, cwd):
     return result
 
 
+@pytest.mark.heavy
 def test_installed_wheel_runs_train_sweep_and_report_outside_the_repository(tmp_path):
     wheel = build_wheel(tmp_path)
     with zipfile.ZipFile(wheel) as archive:
