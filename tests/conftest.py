@@ -13,7 +13,8 @@ def pytest_collection_modifyitems(items):
     worksteal`), which start on the two halves of this order and steal from
     the end of each other's: the tests marked `heavy` (minutes each) lead the
     halves, alternately, so that the workers end together. The others keep
-    their order, so tests that share a module's fixture stay on one worker."""
+    their order, so tests that share a module's fixture mostly stay on one
+    worker (not where the halves meet, or where a worker steals)."""
     heavy = [item for item in items if item.get_closest_marker("heavy")]
     rest = [item for item in items if not item.get_closest_marker("heavy")]
     first = heavy[0::2]

@@ -195,10 +195,10 @@ test_reach_split.fix_keras_hub_vit(setattr)
 x = np.load({x!r})
 model = keras.saving.load_model({keras_path!r})
 assert list(model.probe_names) == {probe_names!r}, model.probe_names
-saved = np.load({weights!r})
-assert len(saved.files) == len(model.weights)
+expected = np.load({weights!r})
+assert len(expected.files) == len(model.weights)
 for i, variable in enumerate(model.weights):
-    np.testing.assert_array_equal(variable.numpy(), saved[str(i)], variable.path)
+    np.testing.assert_array_equal(variable.numpy(), expected[str(i)], variable.path)
 served = tf.saved_model.load({saved!r})
 print(json.dumps({{
     "keras": model(x).numpy().tolist(),
